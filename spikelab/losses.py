@@ -1,0 +1,104 @@
+"""Losses on per-step outputs ``O`` ``[T, B, C]`` of a non-spiking readout layer (SPEC section 3).
+
+- SDT: ``L = CE(mean_t O[t], y)``.
+- TET: ``L = (1 - lam) * mean_t CE(O[t], y) + lam * mean_t MSE(O[t], phi)`` (MSE averaged over all elements).
+By Jensen's inequality ``sdt_loss <= tet_loss`` at ``lam = 0``. Prediction is ``argmax(mean_t O[t])``.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from spikelab._checks import check_choice, check_range, check_real, check_tensor, check_time_first
+
+
+def _check_outputs_targets(outputs: torch.Tensor, targets: torch.Tensor, allow_per_step: bool) -> None:
+    check_time_first(outputs, "outputs", min_dim=3)
+    if outputs.dim() != 3:
+        raise ValueError(f"outputs must be [T, B, C] logits, got shape {tuple(outputs.shape)}")
+    if not outputs.is_floating_point():
+        raise TypeError(f"outputs must be a floating-point tensor, got {outputs.dtype}")
+    check_tensor(targets, "targets")
+    if targets.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
+        raise TypeError(f"targets must hold integer class indices, got {targets.dtype}")
+    T, B, C = outputs.shape
+    if targets.dim() == 2 and allow_per_step:
+        if targets.shape != (T, B):
+            raise ValueError(
+                f"per-step targets must be [T, B] = [{T}, {B}] to match outputs, got {tuple(targets.shape)}"
+            )
+    elif targets.dim() != 1 or targets.shape[0] != B:
+        expected = "[B] (or [T, B])" if allow_per_step else "[B]"
+        raise ValueError(f"targets must be {expected} with B = {B} to match outputs, got {tuple(targets.shape)}")
+    if targets.numel() and (targets.min() < 0 or targets.max() >= C):
+        raise ValueError(f"targets must be class indices in [0, {C - 1}], got range "
+                         f"[{int(targets.min())}, {int(targets.max())}]")
+
+
+def sdt_loss(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Standard direct training loss: cross-entropy of the time-averaged logits, ``CE(mean_t O[t], y)``.
+
+    Args:
+        outputs: logits ``[T, B, C]``.
+        targets: class indices ``[B]``.
+    """
+    _check_outputs_targets(outputs, targets, allow_per_step=False)
+    return F.cross_entropy(outputs.mean(0), targets.long())
+
+
+def tet_loss(outputs: torch.Tensor, targets: torch.Tensor, lam: float = 0.05, phi: float = 1.0) -> torch.Tensor:
+    """Temporal efficient training loss (Deng et al. 2022).
+
+    ``(1 - lam) * mean_t CE(O[t], y) + lam * mean_t MSE(O[t], phi)``.
+
+    Args:
+        outputs: logits ``[T, B, C]``.
+        targets: class indices ``[B]`` (or ``[T, B]``, one label per step).
+        lam: weight of the MSE regulariser in [0, 1] (paper: 0.05 on CIFAR, 0.001 on ImageNet and DVS-CIFAR10).
+        phi: the regulariser's target value for every logit (paper: ``v_th = 1``).
+    """
+    _check_outputs_targets(outputs, targets, allow_per_step=True)
+    lam = check_range(lam, "lam", 0.0, 1.0)
+    phi = check_real(phi, "phi")
+    T, B, C = outputs.shape
+    per_step_targets = targets if targets.dim() == 2 else targets.unsqueeze(0).expand(T, B)
+    # every step's CE is a mean over the same B samples, so one CE over T*B rows equals mean_t CE(O[t], y)
+    ce = F.cross_entropy(outputs.reshape(T * B, C), per_step_targets.reshape(T * B).long())
+    if lam == 0.0:
+        return ce
+    mse = ((outputs - phi) ** 2).mean()
+    return (1 - lam) * ce + lam * mse
+
+
+def rate_predict(outputs: torch.Tensor) -> torch.Tensor:
+    """Predicted class per sample, ``argmax(mean_t O[t])``: ``[T, B, C]`` -> ``[B]``."""
+    check_time_first(outputs, "outputs", min_dim=3)
+    if outputs.dim() != 3:
+        raise ValueError(f"outputs must be [T, B, C] logits, got shape {tuple(outputs.shape)}")
+    return outputs.mean(0).argmax(-1)
+
+
+def rate_accuracy(outputs: torch.Tensor, targets: torch.Tensor) -> float:
+    """Fraction of samples whose :func:`rate_predict` equals ``targets`` ``[B]``."""
+    _check_outputs_targets(outputs, targets, allow_per_step=False)
+    return (rate_predict(outputs) == targets).float().mean().item()
+
+
+LOSS_NAMES = ("sdt", "tet")
+
+
+def get_loss(name: str, *, lam: float = 0.05, phi: float = 1.0) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The loss called ``name`` (``"sdt"`` or ``"tet"``, with ``lam`` and ``phi`` for TET) as ``f(outputs, y)``."""
+    check_choice(name, "loss", LOSS_NAMES)
+    if name == "sdt":
+        return sdt_loss
+    lam = check_range(lam, "lam", 0.0, 1.0)
+    phi = check_real(phi, "phi")
+
+    def loss(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return tet_loss(outputs, targets, lam=lam, phi=phi)
+
+    loss.__name__ = f"tet_loss(lam={lam:g}, phi={phi:g})"
+    return loss
