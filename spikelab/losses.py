@@ -14,10 +14,15 @@ import torch.nn.functional as F
 from spikelab._checks import check_choice, check_range, check_real, check_tensor, check_time_first
 
 
-def _check_outputs_targets(outputs: torch.Tensor, targets: torch.Tensor, allow_per_step: bool) -> None:
-    check_time_first(outputs, "outputs", min_dim=3)
+def _check_outputs(outputs: torch.Tensor) -> None:
+    check_tensor(outputs, "outputs")
     if outputs.dim() != 3:
-        raise ValueError(f"outputs must be [T, B, C] logits, got shape {tuple(outputs.shape)}")
+        raise ValueError(f"outputs must be time-first logits [T, B, C], got shape {tuple(outputs.shape)}")
+    check_time_first(outputs, "outputs", min_dim=3)
+
+
+def _check_outputs_targets(outputs: torch.Tensor, targets: torch.Tensor, allow_per_step: bool) -> None:
+    _check_outputs(outputs)
     if not outputs.is_floating_point():
         raise TypeError(f"outputs must be a floating-point tensor, got {outputs.dtype}")
     check_tensor(targets, "targets")
@@ -74,9 +79,7 @@ def tet_loss(outputs: torch.Tensor, targets: torch.Tensor, lam: float = 0.05, ph
 
 def rate_predict(outputs: torch.Tensor) -> torch.Tensor:
     """Predicted class per sample, ``argmax(mean_t O[t])``: ``[T, B, C]`` -> ``[B]``."""
-    check_time_first(outputs, "outputs", min_dim=3)
-    if outputs.dim() != 3:
-        raise ValueError(f"outputs must be [T, B, C] logits, got shape {tuple(outputs.shape)}")
+    _check_outputs(outputs)
     return outputs.mean(0).argmax(-1)
 
 
