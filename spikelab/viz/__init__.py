@@ -1,0 +1,28 @@
+"""Plotly figures for spikelab: pure builders (``figures``) and static export (``export``).
+
+Importing this package never imports ipywidgets; interactive panels live in ``spikelab.viz.widgets``.
+"""
+from spikelab.viz.export import save_figure
+from spikelab.viz.figures import (
+    confusion_figure,
+    curves_figure,
+    encoding_figure,
+    event_frames_figure,
+    events_scatter_figure,
+    firing_rate_figure,
+    firing_rate_time_figure,
+    gradient_heatmap,
+    landscape_1d_figure,
+    landscape_2d_figure,
+    membrane_figure,
+    ops_table_figure,
+    raster_figure,
+    surrogate_figure,
+)
+
+__all__ = [
+    "confusion_figure", "curves_figure", "encoding_figure", "event_frames_figure", "events_scatter_figure",
+    "firing_rate_figure", "firing_rate_time_figure", "gradient_heatmap", "landscape_1d_figure",
+    "landscape_2d_figure", "membrane_figure", "ops_table_figure", "raster_figure", "surrogate_figure",
+    "save_figure",
+]
