@@ -5,6 +5,8 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from spikelab.cli_train import add_eval, add_train
+
 
 def _cmd_version(args: argparse.Namespace) -> int:
     import platform
@@ -23,7 +25,7 @@ def _add_version(sub: argparse._SubParsersAction) -> None:
 
 
 # each entry adds one subcommand to the parser; later features append theirs
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_version]
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_version, add_train, add_eval]
 
 
 def build_parser() -> argparse.ArgumentParser:

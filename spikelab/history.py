@@ -15,12 +15,13 @@ from typing import Any
 
 @dataclass
 class History:
-    """Per-step and per-epoch records of one run, plus the run's config and name."""
+    """Per-step and per-epoch records of one run, plus the run's config, name and whether it was stopped early."""
 
     steps: list[dict[str, Any]] = field(default_factory=list)
     epochs: list[dict[str, Any]] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
     name: str = "run"
+    stopped: bool = False  # True when training was stopped before its last epoch (a Stop button, Ctrl-C)
 
     def series(self, key: str, level: str = "epochs") -> tuple[list[float], list[float]]:
         """Return ``(x, y)`` for ``key`` over epochs (x = epoch) or steps (x = step), skipping missing values."""
