@@ -4,7 +4,10 @@ Pixel values 0..16 are scaled to [0, 1] by dividing by 16. The train/test split 
 """
 from __future__ import annotations
 
+import gzip
+import importlib.util
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -14,14 +17,37 @@ from ._common import stratified_split
 DIGITS_CLASSES = tuple(str(i) for i in range(10))
 
 
-@lru_cache(maxsize=1)
-def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
-    from sklearn.datasets import load_digits  # imported here: scikit-learn is slow to import
+def _digits_csv() -> Path | None:
+    """scikit-learn's own copy of the digits (``sklearn/datasets/data/digits.csv.gz``), found without importing
+    scikit-learn (which takes seconds); None if its layout has changed."""
+    spec = importlib.util.find_spec("sklearn")
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(root) / "datasets" / "data" / "digits.csv.gz"
+        if path.is_file():
+            return path
+    return None
+
+
+def _read_digits() -> tuple[np.ndarray, np.ndarray]:
+    """``(pixels [1797, 8, 8] in 0..16, labels [1797])`` as ``sklearn.datasets.load_digits`` gives them."""
+    path = _digits_csv()
+    if path is not None:
+        with gzip.open(path, "rt") as f:
+            table = np.loadtxt(f, delimiter=",")  # [1797, 65]: 64 pixels then the label
+        if table.shape == (1797, 65):
+            return table[:, :64].reshape(-1, 8, 8), table[:, 64].astype(np.int64)
+    from sklearn.datasets import load_digits  # the slow, documented way
 
     d = load_digits()
-    images = (d.images / 16.0).astype(np.float32)  # [1797, 8, 8] in [0, 1]
+    return d.images, d.target
+
+
+@lru_cache(maxsize=1)
+def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    pixels, target = _read_digits()
+    images = (pixels / 16.0).astype(np.float32)  # [1797, 8, 8] in [0, 1]
     images.setflags(write=False)
-    labels = d.target.astype(np.int64)
+    labels = target.astype(np.int64)
     labels.setflags(write=False)
     return images, labels
 

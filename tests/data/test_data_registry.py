@@ -45,6 +45,16 @@ def test_load_digits_split_is_fixed_stratified_and_exact():
     assert not torch.equal(other[1], y_tr) or not torch.equal(other[0], x_tr)
 
 
+def test_digits_read_without_sklearn_import_equal_load_digits():
+    from spikelab.data.digits import _digits_csv, _read_digits
+
+    assert _digits_csv() is not None  # the fast path is taken on this installation
+    pixels, target = _read_digits()
+    sk = load_digits()
+    np.testing.assert_array_equal(pixels, sk.images)
+    np.testing.assert_array_equal(target, sk.target)
+
+
 def test_make_loaders_digits_shapes_and_limit():
     train, test, info = data.make_loaders("digits", batch_size=32, limit=100)
     assert info == data.DatasetInfo("digits", 10, (1, 8, 8), False, tuple("0123456789"))
