@@ -1,0 +1,150 @@
+"""Computations behind the neuron and surrogate explorers (no widgets here, so they are testable on their own).
+
+- :func:`input_current` and :func:`simulate_neuron`: one neuron driven by a chosen current, with its membrane
+  before reset ``h[t]``, its spikes, and the surrogate gradient of the spike count with respect to the current.
+- :func:`gradient_flow`: per-layer, per-step gradient norms of a deep spiking MLP at initialisation (SPEC
+  section 2): with a surrogate too wide or too tall they grow layer by layer (explode), too narrow they shrink
+  (vanish).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from spikelab import surrogate as _surrogate
+from spikelab._checks import check_choice, check_int, check_positive, check_real
+from spikelab.layers import TdBatchNorm
+from spikelab.neurons import LIF, NeuronConfig
+
+CURRENT_KINDS = ("constant", "step", "ramp", "sine", "noisy", "poisson")
+
+#: Slider range (low, high) of each surrogate's width parameter; a larger alpha/slope is narrower.
+WIDTH_RANGES: dict[str, tuple[float, float]] = {
+    "atan": (0.25, 16.0), "sigmoid": (0.5, 32.0), "fast_sigmoid": (1.0, 100.0),
+    "triangle": (0.1, 4.0), "rectangle": (0.1, 4.0),
+}
+
+
+def default_width(name: str) -> float:
+    """The registered default of surrogate ``name``'s width parameter (e.g. 2.0 for atan's alpha)."""
+    sg = _surrogate.get(name)
+    return float(getattr(sg, sg.width_param))
+
+
+def input_current(kind: str, amplitude: float, T: int, *, seed: int = 0) -> torch.Tensor:
+    """An input current ``I[t]`` ``[T]`` (float64) of one of :data:`CURRENT_KINDS`, scaled by ``amplitude``.
+
+    constant ``A``; step ``A`` from ``t = T // 5`` on; ramp ``A t / (T - 1)``; sine ``A (1 + sin(2 pi t / 25)) / 2``;
+    noisy ``A + 0.5 N(0, 1)``; poisson ``A`` times a Bernoulli(0.3) input spike train (``seed`` fixes the noise).
+    """
+    check_choice(kind, "kind", CURRENT_KINDS)
+    a = check_real(amplitude, "amplitude")
+    T = check_int(T, "T", minimum=1)
+    t = torch.arange(T, dtype=torch.float64)
+    gen = torch.Generator().manual_seed(check_int(seed, "seed", minimum=0))
+    if kind == "constant":
+        return torch.full((T,), a, dtype=torch.float64)
+    if kind == "step":
+        return a * (t >= T // 5).to(torch.float64)
+    if kind == "ramp":
+        return a * t / max(T - 1, 1)
+    if kind == "sine":
+        return a * (1 + torch.sin(2 * math.pi * t / 25)) / 2
+    if kind == "noisy":
+        return a + 0.5 * torch.randn(T, generator=gen, dtype=torch.float64)
+    return a * (torch.rand(T, generator=gen, dtype=torch.float64) < 0.3).to(torch.float64)
+
+
+@dataclass(frozen=True)
+class NeuronTrace:
+    """One neuron's run: ``current``, ``h`` (membrane before reset), ``v`` (after reset), ``spikes``, all ``[T]``
+    numpy arrays, and ``grad`` ``[T]``: the surrogate gradient of the spike count with respect to each ``I[t]``."""
+
+    current: np.ndarray
+    h: np.ndarray
+    v: np.ndarray
+    spikes: np.ndarray
+    grad: np.ndarray
+
+    @property
+    def count(self) -> int:
+        """Number of spikes."""
+        return int(self.spikes.sum())
+
+
+def simulate_neuron(config: NeuronConfig, current: torch.Tensor) -> NeuronTrace:
+    """Run one neuron built from ``config`` on ``current`` ``[T]`` and backpropagate its spike count.
+
+    The forward pass is the exact spiking neuron (SPEC section 1); ``grad[t] = d(sum_t s[t]) / d I[t]`` uses the
+    surrogate derivative at ``h[t] - v_th``, so it changes with the surrogate while the spikes do not.
+    """
+    if not isinstance(config, NeuronConfig):
+        raise TypeError(f"config must be a spikelab.neurons.NeuronConfig, got {type(config).__name__}")
+    if not isinstance(current, torch.Tensor) or current.dim() != 1 or current.numel() < 1:
+        raise ValueError("current must be a 1-D tensor [T] with T >= 1")
+    neuron = config.build(record=True)
+    x = current.detach().to(torch.float64).reshape(-1, 1).clone().requires_grad_(True)  # [T, B=1]
+    spikes = neuron(x)
+    spikes.sum().backward()
+    return NeuronTrace(
+        current=current.detach().cpu().numpy().astype(np.float64),
+        h=neuron.h_seq[:, 0].cpu().numpy(), v=neuron.v_seq[:, 0].cpu().numpy(),
+        spikes=spikes.detach()[:, 0].cpu().numpy(), grad=x.grad[:, 0].cpu().numpy(),
+    )
+
+
+class _DeepSpikingMLP(nn.Module):
+    """``depth`` blocks of Linear -> tdBN -> LIF (the probe network of :func:`gradient_flow`)."""
+
+    def __init__(self, depth: int, width: int, surrogate: _surrogate.Surrogate, decay: float) -> None:
+        super().__init__()
+        self.linears = nn.ModuleList(nn.Linear(width, width, bias=False) for _ in range(depth))
+        self.norms = nn.ModuleList(TdBatchNorm(width) for _ in range(depth))
+        self.neurons = nn.ModuleList(LIF(decay, surrogate=surrogate) for _ in range(depth))
+
+    def forward(self, x_seq: torch.Tensor) -> list[torch.Tensor]:
+        outs = []
+        for lin, bn, lif in zip(self.linears, self.norms, self.neurons):
+            x_seq = lif(bn(lin(x_seq)))  # [T, B, width]
+            x_seq.retain_grad()
+            outs.append(x_seq)
+        return outs
+
+
+def gradient_flow(
+    surrogate: "str | _surrogate.Surrogate",
+    *,
+    depth: int = 8,
+    width: int = 64,
+    T: int = 8,
+    batch: int = 32,
+    decay: float = 0.5,
+    seed: int = 0,
+) -> np.ndarray:
+    """Gradient norms ``[depth, T]`` of a deep spiking MLP at initialisation (SPEC section 2).
+
+    The network is ``depth`` blocks of Linear -> tdBN -> LIF (``decay``, ``v_th = 1``, hard reset) on Bernoulli
+    (0.3) input spikes ``[T, batch, width]``; the loss is a fixed random readout of the last layer's spikes summed
+    over time. Entry ``[l, t]`` is ``|| dL / ds_l[t] ||``, the gradient reaching layer ``l``'s spikes at step ``t``
+    (row 0 is the input side). The same ``seed`` gives the same weights and inputs, so only the surrogate changes.
+    """
+    sg = _surrogate.get(surrogate)
+    depth = check_int(depth, "depth", minimum=1)
+    width = check_int(width, "width", minimum=1)
+    T = check_int(T, "T", minimum=1)
+    batch = check_int(batch, "batch", minimum=2)
+    decay = check_positive(decay, "decay")
+    gen = torch.Generator().manual_seed(check_int(seed, "seed", minimum=0))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = _DeepSpikingMLP(depth, width, sg, decay)
+    x_seq = (torch.rand(T, batch, width, generator=gen) < 0.3).float()
+    readout = torch.randn(width, generator=gen) / math.sqrt(width)
+    outs = net(x_seq)
+    (outs[-1] @ readout).sum().backward()
+    norms = [out.grad.pow(2).sum(dim=(1, 2)).sqrt() for out in outs]  # each [T]
+    return torch.stack(norms).numpy().astype(np.float64)

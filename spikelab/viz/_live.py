@@ -1,0 +1,241 @@
+"""Plumbing for long work behind a panel, without widgets: a background task with a Stop event, a throttle,
+and the training job that a training panel runs and draws.
+
+A training panel runs ``fit`` in a :class:`BackgroundTask` so the page stays responsive; the task's
+``stop_event`` is handed to ``fit``, which checks it every step. Redraws from the training thread go through a
+:class:`Throttle` (about 4 per second): unthrottled redraws flood the websocket and make Stop take seconds.
+"""
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from spikelab._checks import check_choice, check_int, check_positive, check_range
+from spikelab.history import History
+
+TASK_STATES = ("idle", "running", "done", "stopped", "failed")
+
+
+class Throttle:
+    """Let an action through at most once per ``interval_s`` seconds (``clock`` is injectable for tests)."""
+
+    def __init__(self, interval_s: float = 0.25, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval_s = check_positive(interval_s, "interval_s")
+        self._clock = clock
+        self._last: float | None = None
+        self._lock = threading.Lock()
+
+    def ready(self, force: bool = False) -> bool:
+        """True (and restart the interval) if ``interval_s`` has passed since the last True, or if ``force``."""
+        with self._lock:
+            now = self._clock()
+            if force or self._last is None or now - self._last >= self.interval_s:
+                self._last = now
+                return True
+            return False
+
+    def reset(self) -> None:
+        """Forget the last action: the next :meth:`ready` is True."""
+        with self._lock:
+            self._last = None
+
+
+class BackgroundTask:
+    """Run ``fn(stop_event)`` in a daemon thread; :meth:`stop` sets the event, :meth:`wait` joins.
+
+    ``state`` moves ``idle -> running -> done | stopped | failed``; on failure ``error`` holds a one-line message
+    (``"ValueError: ..."``) and ``traceback`` the full text. ``on_done(task)`` runs in the thread at the end,
+    whatever the outcome. The thread uses one intra-op torch thread so the kernel stays responsive on few cores.
+    """
+
+    def __init__(self) -> None:
+        self.state = "idle"
+        self.result: Any = None
+        self.error: str | None = None
+        self.traceback: str | None = None
+        self.stop_event = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        """True while the thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self, fn: Callable[[threading.Event], Any], *,
+              on_done: Callable[["BackgroundTask"], None] | None = None) -> None:
+        """Start ``fn`` in a new thread with a fresh stop event; raises ``RuntimeError`` if one is running."""
+        if not callable(fn):
+            raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+        if self.running:
+            raise RuntimeError("a task is already running; stop it first")
+        self.stop_event = threading.Event()
+        self.state, self.result, self.error, self.traceback = "running", None, None, None
+        stop_event = self.stop_event
+
+        def body() -> None:
+            import torch
+
+            torch.set_num_threads(1)
+            try:
+                self.result = fn(stop_event)
+                self.state = "stopped" if stop_event.is_set() else "done"
+            except Exception as e:  # reported to the panel, never raised into the kernel
+                self.state = "failed"
+                self.error = f"{type(e).__name__}: {e}"
+                self.traceback = traceback.format_exc()
+            finally:
+                if on_done is not None:
+                    on_done(self)
+
+        self._thread = threading.Thread(target=body, name="spikelab-task", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Ask the task to stop (it checks the event between steps)."""
+        self.stop_event.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Join the thread; True if it has finished (or never started) within ``timeout`` seconds."""
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+
+TRAIN_DATASETS = ("digits", "digits-events", "fashion-mnist", "fashion-mnist-events")
+TRAIN_MODELS = ("conv-small", "mlp")
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """What a training panel trains: dataset and model names, loss (``"sdt"``/``"tet"`` with ``lam``), time steps
+    ``T``, ``epochs``, learning rate ``lr`` (Adam, cosine schedule), ``batch_size``, and ``limit`` (samples kept
+    per split, None for all). Invalid values raise ``ValueError``/``TypeError`` with a readable message."""
+
+    dataset: str = "digits"
+    model: str = "conv-small"
+    loss: str = "sdt"
+    lam: float = 0.05
+    T: int = 4
+    epochs: int = 20
+    lr: float = 5e-3
+    batch_size: int = 64
+    limit: int | None = None
+
+    def __post_init__(self) -> None:
+        check_choice(self.dataset, "dataset", TRAIN_DATASETS)
+        check_choice(self.model, "model", TRAIN_MODELS)
+        check_choice(self.loss, "loss", ("sdt", "tet"))
+        check_range(self.lam, "lam", 0.0, 1.0)
+        check_int(self.T, "T", minimum=1)
+        check_int(self.epochs, "epochs", minimum=1)
+        lr = self.lr
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or not 0 < lr <= 1:
+            raise ValueError(f"learning rate must be a number in (0, 1], got {lr!r}")
+        check_int(self.batch_size, "batch_size", minimum=1)
+        if self.limit is not None:
+            check_int(self.limit, "limit", minimum=1)
+
+    def run_name(self) -> str:
+        """A run folder name: ``<dataset>-<model>-<loss>-T<T>-<date>-<time>``."""
+        return f"{self.dataset}-{self.model}-{self.loss}-T{self.T}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+class TrainingJob:
+    """One training run of :class:`TrainSettings` in a :class:`BackgroundTask`, recorded as it goes.
+
+    ``listener(event, job)`` is called from the training thread with ``event`` one of ``"start"`` (data and model
+    ready), ``"step"``, ``"epoch"``, ``"end"`` (always last, also after a failure or a stop). Meanwhile ``history``
+    grows step by step, ``epoch_end_steps[e]`` is the step at which epoch ``e + 1`` ended, and
+    :meth:`take_spikes` returns the first sample's spikes of the latest batch and the firing rates since the last
+    call. The run folder is ``runs_dir / settings.run_name()``.
+    """
+
+    def __init__(self, settings: TrainSettings, *, runs_dir: str | os.PathLike,
+                 listener: Callable[[str, "TrainingJob"], None] | None = None) -> None:
+        if not isinstance(settings, TrainSettings):
+            raise TypeError(f"settings must be a TrainSettings, got {type(settings).__name__}")
+        self.settings = settings
+        base = Path(runs_dir) / settings.run_name()
+        self.run_dir, k = base, 2
+        while self.run_dir.exists():  # two runs started within one second keep apart
+            self.run_dir, k = base.with_name(f"{base.name}-{k}"), k + 1
+        self.history = History(config=asdict(settings), name=self.run_dir.name)
+        self.epoch_end_steps: list[int] = []
+        self.total_steps = 0
+        self.task = BackgroundTask()
+        self._listener = listener
+        self._meters: tuple[Any, Any] | None = None
+
+    def start(self) -> None:
+        """Start training in the background."""
+        self.task.start(self._run, on_done=lambda _task: self._emit("end"))
+
+    def stop(self) -> None:
+        """Ask the run to stop before its next batch."""
+        self.task.stop()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Join the training thread; True if the run has ended within ``timeout`` seconds."""
+        return self.task.wait(timeout)
+
+    def test_series(self, key: str) -> tuple[list[int], list[float]]:
+        """``(steps, values)`` of an epoch-level ``key`` (e.g. ``"test_acc"``), placed at each epoch's last step."""
+        pairs = [(s, e[key]) for s, e in zip(self.epoch_end_steps, self.history.epochs) if e.get(key) is not None]
+        return [p[0] for p in pairs], [p[1] for p in pairs]
+
+    def take_spikes(self) -> tuple[dict[str, list[list[int]]], dict[str, float]]:
+        """``({layer: [T][N] spikes of one sample}, {layer: firing rate})`` from the batches since the last call."""
+        if self._meters is None:
+            return {}, {}
+        sample, rates = self._meters
+        out = sample.compute(), rates.compute()
+        rates.reset()
+        return out
+
+    def _emit(self, event: str) -> None:
+        if self._listener is not None:
+            self._listener(event, self)
+
+    def _run(self, stop_event: threading.Event) -> History:
+        from spikelab import data, models
+        from spikelab.metrics import FiringRates, SpikeSample
+        from spikelab.training import TrainConfig, fit
+
+        s = self.settings
+        is_event = s.dataset.endswith("-events")
+        loaders = data.make_loaders(s.dataset, batch_size=s.batch_size, T=s.T if is_event else None, limit=s.limit)
+        info = loaders[2]
+        net = models.build(s.model, num_classes=info.num_classes, in_channels=info.input_shape[-3], T=s.T,
+                           input_size=tuple(info.input_shape[-2:]))
+        sample, rates = SpikeSample(net, max_neurons=256).attach(), FiringRates(net).attach()
+        self._meters = (sample, rates)
+        config = TrainConfig(epochs=s.epochs, lr=s.lr, loss=s.loss, lam=s.lam)
+        run_config = dict(dataset=s.dataset, model=s.model, T=s.T, batch_size=s.batch_size, limit=s.limit)
+        try:
+            result = fit(net, loaders, config, callbacks=self._on_event, stop_event=stop_event,
+                         run_dir=self.run_dir, run_config=run_config, progress=False)
+        finally:
+            sample.detach()
+            rates.detach()
+        self.history = result
+        return result
+
+    def _on_event(self, event: str, record: dict[str, Any]) -> None:
+        if event == "fit_start":
+            self.total_steps = record["epochs"] * record["steps_per_epoch"]
+            self._emit("start")
+        elif event == "step_end":
+            self.history.steps.append(dict(record))
+            self._emit("step")
+        elif event == "epoch_end":
+            self.history.epochs.append({k: v for k, v in record.items() if k != "probe"})
+            self.epoch_end_steps.append(self.history.steps[-1]["step"] if self.history.steps else 0)
+            self._emit("epoch")

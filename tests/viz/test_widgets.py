@@ -1,0 +1,217 @@
+"""Panels without a browser: build one, move a control as a person would (set its value), check what is drawn."""
+from __future__ import annotations
+
+import json
+import math
+import time
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+
+from spikelab import surrogate
+from spikelab.history import History
+from spikelab.viz import _explore, widgets
+from spikelab.viz.widgets import NeuronExplorer, RunComparison, SurrogateExplorer, TrainingPanel, TrainSettings
+
+
+def shown(panel, key):
+    """The plotly JSON that the panel's output ``key`` holds now (what the browser receives)."""
+    (item,) = panel.outputs[key].outputs
+    return item["data"]["application/vnd.plotly.v1+json"]
+
+
+def lif_spike_count(current, decay, v_th, T):
+    v, n = 0.0, 0
+    for _ in range(T):
+        h = decay * v + current
+        v, n = (0.0, n + 1) if h >= v_th else (h, n)
+    return n
+
+
+def test_neuron_explorer_redraws_when_the_amplitude_moves():
+    p = NeuronExplorer(decay=0.5, amplitude=0.6, T=100)
+    assert p.trace.count == lif_spike_count(0.6, 0.5, 1.0, 100) == 33  # h: 0.6, 0.9, 1.05 -> spike, every 3 steps
+    before = np.array(p.figures["membrane"].data[1].y)
+    p.controls["amplitude"].value = 1.2
+    after = np.array(p.figures["membrane"].data[1].y)
+    assert not np.array_equal(before, after) and p.error is None
+    assert p.trace.count == lif_spike_count(1.2, 0.5, 1.0, 100)
+    assert f"<b>{p.trace.count}</b> spikes in 100 steps" in p.readout.value
+    assert shown(p, "membrane")["data"][0]["type"] == "scatter"
+
+
+def test_neuron_explorer_reset_and_threshold_change_the_trace():
+    p = NeuronExplorer(decay=0.5, amplitude=0.6)
+    p.controls["reset"].value = "none"
+    h = np.array(p.figures["membrane"].data[1].y)
+    np.testing.assert_allclose(h[-1], 0.6 / (1 - 0.5), rtol=1e-6)  # no reset: converges to I / (1 - decay)
+    p.controls["v_th"].value = 2.0
+    assert p.trace.count == 0 and p.config.v_th == 2.0
+
+
+def test_neuron_explorer_tau_and_decay_stay_in_sync():
+    p = NeuronExplorer()
+    p.controls["leak"].value = "tau"
+    assert p.controls["decay"].layout.display == "none" and p.controls["tau"].layout.display is None
+    p.controls["tau"].value = 10.0
+    assert math.isclose(p.config.decay, math.exp(-0.1))
+    p.controls["decay"].value = 0.5
+    assert p.controls["tau"].value == pytest.approx(1.5)  # 1 / ln 2 = 1.44, on the 0.25 grid
+    assert "tau = 1.44 steps" in p.readout.value
+
+
+def test_neuron_explorer_surrogate_changes_only_the_backward_readout():
+    p = NeuronExplorer(current="sine", amplitude=1.5)
+    spikes, readout = p.trace.spikes.copy(), p.readout.value
+    p.controls["surrogate"].value = "rectangle"
+    np.testing.assert_array_equal(p.trace.spikes, spikes)
+    assert "Rectangle(width=1)" in p.readout.value and p.readout.value != readout
+
+
+def test_neuron_explorer_shows_a_message_instead_of_a_traceback(monkeypatch):
+    p = NeuronExplorer()
+
+    def broken(config, current):
+        raise RuntimeError("simulated failure")
+
+    monkeypatch.setattr(_explore, "simulate_neuron", broken)
+    p.controls["amplitude"].value = 1.0  # the redraw fails inside the callback
+    assert p.error == "drawing the neuron failed: RuntimeError: simulated failure"
+    assert "spikelab-error" in p.message._dom_classes and "simulated failure" in p.message.value
+    monkeypatch.undo()
+    p.controls["amplitude"].value = 1.1
+    assert p.error is None and p.message.value == ""
+
+
+def test_panels_validate_their_arguments():
+    with pytest.raises(ValueError, match="decay must be in"):
+        NeuronExplorer(decay=1.5)
+    with pytest.raises(ValueError, match="current must be one of"):
+        NeuronExplorer(current="square")
+    with pytest.raises(ValueError, match="family must be one of"):
+        SurrogateExplorer(family="relu")
+    with pytest.raises(ValueError, match="width must be in"):
+        SurrogateExplorer(family="triangle", width=100.0)
+    with pytest.raises(TypeError, match="settings must be a TrainSettings"):
+        TrainingPanel(settings={"lr": 1e-3})
+    with pytest.raises(TypeError, match="root must be a folder path"):
+        RunComparison(root=3)
+
+
+def test_surrogate_explorer_draws_the_chosen_surrogate_and_its_gradient_flow():
+    p = SurrogateExplorer(family="atan", depth=6)
+    np.testing.assert_allclose(p.grad_norms, _explore.gradient_flow(surrogate.get("atan"), depth=6))
+    before = np.array(p.figures["gradient-flow"].data[0].z)
+    p.controls["width"].value = 8.0
+    assert p.surrogate == surrogate.get("atan", alpha=8.0)
+    np.testing.assert_allclose(p.grad_norms, _explore.gradient_flow(surrogate.get("atan", alpha=8.0), depth=6))
+    assert not np.array_equal(before, np.array(p.figures["gradient-flow"].data[0].z))
+    deriv = [t for t in p.figures["surrogate-curves"].data if t.name == "ATan(alpha=8)" and t.xaxis == "x2"][0]
+    assert max(deriv.y) == pytest.approx(4.0)  # peak alpha / 2
+    assert "default ATan(alpha=2)" in {t.name for t in p.figures["surrogate-curves"].data}
+
+
+def test_surrogate_explorer_family_change_resets_width_and_bounds():
+    p = SurrogateExplorer()
+    p.controls["family"].value = "triangle"
+    w = p.controls["width"]
+    assert w.value == 1.0 and w.description == "gamma"
+    assert (10 ** w.min, 10 ** w.max) == pytest.approx(_explore.WIDTH_RANGES["triangle"])
+    p.controls["width"].value = 0.1  # narrow and tall: peak 10
+    assert "exploding" in p.readout.value
+    p.controls["family"].value = "atan"
+    p.controls["width"].value = 0.25  # flat: peak 0.125
+    assert "vanishing" in p.readout.value
+
+
+def test_training_panel_rejects_a_bad_learning_rate():
+    p = TrainingPanel()
+    p.controls["lr"].value = -0.01
+    assert p.start() is False and not p.running
+    assert p.error == "cannot start: learning rate must be a number in (0, 1], got -0.01"
+    assert "spikelab-error" in p.message._dom_classes
+
+
+def test_training_panel_trains_draws_and_saves(tmp_path):
+    p = TrainingPanel(settings=TrainSettings(model="mlp"), runs_dir=tmp_path, smoke=True)
+    assert p.controls["epochs"].value == 1
+    finished = []
+    p.on_finish.append(lambda panel: finished.append(panel.job.task.state))
+    assert p.start() is True and p.start_button.disabled
+    assert p.wait(60) and finished == ["done"], p.error
+    h = p.history
+    assert len(h.steps) == widgets.SMOKE_LIMIT // 64 and len(h.epochs) == 1
+    loss = [t for t in p.figures["curves"].data if (t.meta or {}).get("key") == "loss"][0]
+    assert list(loss.y) == [r["loss"] for r in h.steps]
+    test = [t for t in p.figures["curves"].data if (t.meta or {}).get("key") == "test_acc"][0]
+    assert list(test.y) == [h.epochs[0]["test_acc"]]
+    assert p.figures["raster"].data[0].type == "scatter"  # SVG: a redrawn WebGL plot leaks contexts
+    assert p.layer.options[1:] == tuple(p.figures["rates"].data[0].x)
+    assert "finished after 2 steps" in p.status.value and not p.start_button.disabled and p.stop_button.disabled
+    lines = (p.job.run_dir / "history.jsonl").read_text().splitlines()
+    assert [json.loads(x)["loss"] for x in lines if json.loads(x)["kind"] == "step"] == [r["loss"] for r in h.steps]
+
+
+def test_training_panel_stop_halts_the_run(tmp_path):
+    p = TrainingPanel(settings=TrainSettings(model="mlp", epochs=200), runs_dir=tmp_path)
+    assert p.start()
+    assert p.start() is False and "already training" in p.message.value  # a second Start is refused
+    deadline = time.monotonic() + 60
+    while len(p.history.steps) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    p.stop()
+    assert p.wait(1.0), "Stop did not act within a second"
+    assert p.job.task.state == "stopped" and "stopped after" in p.status.value
+
+
+def _write_run(root, name, losses, config=None):
+    folder = root / name
+    folder.mkdir(parents=True)
+    h = History(epochs=[dict(epoch=i + 1, train_loss=v, train_acc=0.5, test_loss=v, test_acc=0.5 + i / 10)
+                        for i, v in enumerate(losses)])
+    (folder / "history.jsonl").write_text(h.to_jsonl())
+    (folder / "config.json").write_text(json.dumps(config or {"dataset": "digits", "model": "mlp"}))
+
+
+def test_run_comparison_plots_the_runs_on_disk(tmp_path):
+    p = RunComparison(root=tmp_path)
+    assert p.error is None and "no runs in" in p.message.value
+    _write_run(tmp_path, "a", [3.0, 2.0])
+    _write_run(tmp_path, "b", [1.0, 0.5, 0.25])
+    p.refresh()
+    assert p.select.options == ("a", "b") and set(p.select.value) == {"a", "b"}
+    lines = {(t.meta["run"], t.meta["key"]): list(t.y) for t in p.figures["run-curves"].data}
+    assert lines[("a", "train_loss")] == [3.0, 2.0] and lines[("b", "train_loss")] == [1.0, 0.5, 0.25]
+    assert "<td>b</td><td>digits</td><td>mlp</td>" in p.table.value and "running" in p.table.value
+    p.select.value = ("b",)
+    assert {t.meta["run"] for t in p.figures["run-curves"].data} == {"b"}
+    _write_run(tmp_path, "c", [0.1])
+    p.refresh()  # the new run joins the selection, the old choice stays
+    assert set(p.select.value) == {"b", "c"}
+
+
+def test_run_comparison_reports_a_broken_run(tmp_path):
+    _write_run(tmp_path, "good", [1.0])
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "history.jsonl").write_text("{not json\n")
+    p = RunComparison(root=tmp_path)
+    assert p.error is not None and p.error.startswith("drawing the runs failed: ValueError:")
+    assert "not a JSON line" in p.error
+
+
+def test_playground_composes_the_panels_without_figure_widgets(tmp_path):
+    app = widgets.playground(runs_dir=tmp_path)
+    assert {type(x) for x in (app.training, app.runs, app.neuron, app.surrogate)} == {
+        TrainingPanel, RunComparison, NeuronExplorer, SurrogateExplorer}
+
+    def walk(w):
+        yield w
+        for c in getattr(w, "children", ()):
+            yield from walk(c)
+
+    found = list(walk(app.widget))
+    assert not any(isinstance(w, go.FigureWidget) for w in found)
+    assert app.training.widget in found and app.surrogate.widget in found
+    bundle = app._repr_mimebundle_()
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == app.widget.model_id
