@@ -6,6 +6,8 @@ runs it trains go to a temporary folder.
 """
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -39,3 +41,10 @@ def test_notebook_runs_in_smoke_mode(path, tmp_path, monkeypatch):
     assert not errors, errors
     if path.parent == dashboards.HERE:  # a dashboard displays its panel
         assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[_id(p) for p in NOTEBOOKS])
+def test_notebook_is_committed_without_outputs(path):
+    """Notebooks are committed stripped (no outputs, counts or widget state): `nbstripout --verify` agrees."""
+    res = subprocess.run([sys.executable, "-m", "nbstripout", "--verify", str(path)], capture_output=True, text=True)
+    assert res.returncode == 0, f"{path} carries outputs or metadata; run nbstripout on it\n{res.stdout}{res.stderr}"
