@@ -45,24 +45,24 @@ class History:
 
     @classmethod
     def from_jsonl(cls, path: str | Path, config: dict[str, Any] | None = None, name: str | None = None) -> "History":
-        """Read a history written as JSON lines (see :meth:`to_jsonl`)."""
+        """Read a history written as JSON lines (see :meth:`to_jsonl`).
+
+        Safe on a file still being written: text after the last newline (a line not yet complete) is ignored.
+        """
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"history file not found: {path}")
         hist = cls(config=dict(config or {}), name=name or path.parent.name)
-        with path.open() as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise ValueError(f"{path}:{lineno}: not a JSON line ({e})") from None
-                kind = rec.pop("kind", None)
-                if kind == "step":
-                    hist.steps.append(rec)
-                elif kind == "epoch":
-                    hist.epochs.append(rec)
-                else:
-                    raise ValueError(f"{path}:{lineno}: record kind must be 'step' or 'epoch', got {kind!r}")
+        lines = path.read_text().split("\n")[:-1]  # the part after the last newline is incomplete (or empty)
+        for lineno, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}:{lineno}: not a JSON line ({e})") from None
+            kind = rec.pop("kind", None)
+            if kind not in ("step", "epoch"):
+                raise ValueError(f"{path}:{lineno}: record kind must be 'step' or 'epoch', got {kind!r}")
+            (hist.steps if kind == "step" else hist.epochs).append(rec)
         return hist

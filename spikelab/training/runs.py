@@ -126,22 +126,9 @@ def load_run(path: str | os.PathLike) -> History:
         raise FileNotFoundError(f"run folder not found: {str(p)!r}")
     cfg_path, hist_path = p / CONFIG_FILE, p / HISTORY_FILE
     config = json.loads(cfg_path.read_text()) if cfg_path.is_file() else {}
-    hist = History(config=config, name=p.name)
     if not hist_path.is_file():
         raise FileNotFoundError(f"{str(p)!r} is not a run folder (no {HISTORY_FILE})")
-    text = hist_path.read_text()
-    lines = text.split("\n")[:-1]  # the part after the last newline is incomplete (or empty)
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{hist_path}:{lineno}: not a JSON line ({e})") from None
-        kind = rec.pop("kind", None)
-        if kind not in ("step", "epoch"):
-            raise ValueError(f"{hist_path}:{lineno}: record kind must be 'step' or 'epoch', got {kind!r}")
-        (hist.steps if kind == "step" else hist.epochs).append(rec)
+    hist = History.from_jsonl(hist_path, config=config, name=p.name)
     metrics_path = p / METRICS_FILE
     if metrics_path.is_file():
         hist.stopped = bool(json.loads(metrics_path.read_text()).get("stopped", False))
