@@ -34,6 +34,7 @@ import plotly.io as pio
 
 from spikelab import surrogate as _surrogate
 from spikelab._checks import check_choice, check_int, check_range
+from spikelab.analysis import gradient_flow
 from spikelab.history import History
 from spikelab.neurons import RESET_MODES, NeuronConfig, decay_from_tau, tau_from_decay
 from spikelab.viz import _explore
@@ -257,7 +258,7 @@ class SurrogateExplorer(Panel):
     """A surrogate family and width: its primitive and derivative, and the gradient flow it gives.
 
     The gradient-flow heatmap is ``|| dL / ds_l[t] ||`` per layer ``l`` and step ``t`` of a deep spiking MLP at
-    initialisation (:func:`spikelab.viz._explore.gradient_flow`); the readout says whether the gradient reaching
+    initialisation (:func:`spikelab.analysis.gradient_flow`); the readout says whether the gradient reaching
     the first layer is much smaller (vanishing) or larger (exploding) than at the last.
     """
 
@@ -313,7 +314,7 @@ class SurrogateExplorer(Panel):
         fig = surrogate_figure(items, x_range=(-2.0, 2.0), title=f"surrogate {sg!r}: peak σ′(0) = {sg.peak:.3g}")
         fig.update_layout(height=330, margin=dict(l=60, r=20, t=70, b=40))
         self._draw("surrogate-curves", fig)
-        g = self.grad_norms = _explore.gradient_flow(sg, depth=int(self.controls["depth"].value))
+        g = self.grad_norms = gradient_flow(sg, depth=int(self.controls["depth"].value))
         per_layer = (g ** 2).sum(axis=1) ** 0.5
         ratio = per_layer[0] / per_layer[-1] if per_layer[-1] > 0 else float("inf")
         verdict = "vanishing" if ratio < 0.1 else "exploding" if ratio > 10 else "roughly flat"

@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 import pytest
 
 from spikelab import surrogate
+from spikelab.analysis import gradient_flow
 from spikelab.history import History
 from spikelab.viz import _explore, widgets
 from spikelab.viz.widgets import NeuronExplorer, RunComparison, SurrogateExplorer, TrainingPanel, TrainSettings
@@ -101,11 +102,11 @@ def test_panels_validate_their_arguments():
 
 def test_surrogate_explorer_draws_the_chosen_surrogate_and_its_gradient_flow():
     p = SurrogateExplorer(family="atan", depth=6)
-    np.testing.assert_allclose(p.grad_norms, _explore.gradient_flow(surrogate.get("atan"), depth=6))
+    np.testing.assert_allclose(p.grad_norms, gradient_flow(surrogate.get("atan"), depth=6))
     before = np.array(p.figures["gradient-flow"].data[0].z)
     p.controls["width"].value = 8.0
     assert p.surrogate == surrogate.get("atan", alpha=8.0)
-    np.testing.assert_allclose(p.grad_norms, _explore.gradient_flow(surrogate.get("atan", alpha=8.0), depth=6))
+    np.testing.assert_allclose(p.grad_norms, gradient_flow(surrogate.get("atan", alpha=8.0), depth=6))
     assert not np.array_equal(before, np.array(p.figures["gradient-flow"].data[0].z))
     deriv = [t for t in p.figures["surrogate-curves"].data if t.name == "ATan(alpha=8)" and t.xaxis == "x2"][0]
     assert max(deriv.y) == pytest.approx(4.0)  # peak alpha / 2

@@ -14,7 +14,8 @@ import torch
 from spikelab import surrogate
 from spikelab.neurons import NeuronConfig
 from spikelab.training import load_run
-from spikelab.viz._explore import CURRENT_KINDS, gradient_flow, input_current, simulate_neuron
+from spikelab.analysis import gradient_flow
+from spikelab.viz._explore import CURRENT_KINDS, input_current, simulate_neuron
 from spikelab.viz._live import BackgroundTask, Throttle, TrainingJob, TrainSettings
 
 
@@ -95,9 +96,6 @@ def test_gradient_flow_vanishes_or_explodes_with_the_surrogate_scale():
     assert ratio(surrogate.get("atan", alpha=0.25)) < 0.01  # flat and low: vanishing
     assert ratio(surrogate.get("rectangle", width=0.1)) > 100  # narrow and tall (height 10): exploding
     assert np.array_equal(gradient_flow("triangle", seed=1), gradient_flow("triangle", seed=1))
-    t0 = time.perf_counter()
-    gradient_flow("sigmoid", depth=16)
-    assert time.perf_counter() - t0 < 1.0  # fast enough for a slider
 
 
 def test_throttle_lets_one_action_through_per_interval():
@@ -174,16 +172,16 @@ def test_training_jobs_started_together_get_their_own_folders(tmp_path, monkeypa
     assert TrainingJob(TrainSettings(), runs_dir=tmp_path).run_dir == tmp_path / "run-3"
 
 
-def test_training_job_stops_within_a_second(tmp_path):
+def test_training_job_stops_within_one_batch(tmp_path):
     job = TrainingJob(TrainSettings(model="mlp", epochs=200, batch_size=8), runs_dir=tmp_path)
     job.start()
     deadline = time.monotonic() + 60
     while len(job.history.steps) < 3 and time.monotonic() < deadline:
         time.sleep(0.02)
-    t0 = time.monotonic()
+    steps_at_stop = len(job.history.steps)
     job.stop()
-    assert job.wait(5)
-    assert time.monotonic() - t0 < 1.0
+    assert job.wait(30)
+    assert len(job.history.steps) <= steps_at_stop + 1  # at most the batch in flight finishes
     assert job.task.state == "stopped" and job.history.stopped
     assert len(job.history.steps) < 200 * 169
 
