@@ -130,7 +130,7 @@ def _guarded(fn):
 
         try:
             status = fn(args)
-        except (CommandError, ValueError, TypeError, FileNotFoundError, NotADirectoryError) as err:
+        except (CommandError, ValueError, TypeError, OSError) as err:  # OSError: unreadable / unwritable paths
             shutdown_distributed(wait=False)
             if os.environ.get("SPIKELAB_DEBUG") == "1":
                 raise
@@ -227,7 +227,12 @@ def _train(args: argparse.Namespace) -> int:
     run_dir: Path | None = None
     if args.resume is not None:
         ckpt = training.load_checkpoint(args.resume)
-        cfg.update({k: ckpt["run_config"][k] for k in RESUME_KEEPS})
+        saved = ckpt.get("run_config")
+        missing = [k for k in RESUME_KEEPS if not isinstance(saved, dict) or k not in saved]
+        if missing:
+            raise CommandError(f"{args.resume}: the checkpoint lacks the run settings {missing} "
+                               "(was it written by 'spikelab train'?)")
+        cfg.update({k: saved[k] for k in RESUME_KEEPS})
         resume_path = Path(args.resume)
         run_dir = resume_path if resume_path.is_dir() else resume_path.parent
         del ckpt
@@ -253,6 +258,9 @@ def _train(args: argparse.Namespace) -> int:
     if run_dir is None:
         run_dir = Path(args.out) / (args.name or f"{args.model}-{Path(str(args.dataset)).name}-"
                                                  f"{time.strftime('%Y%m%d-%H%M%S')}")
+        if args.name is not None and run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+            raise CommandError(f"run folder {str(run_dir)!r} already exists: continue it with --resume {run_dir} "
+                               "or choose another --name")
         k = 2
         while args.name is None and lead and run_dir.exists():  # never mix two runs in one folder
             run_dir, k = run_dir.with_name(f"{run_dir.name.rsplit('~', 1)[0]}~{k}"), k + 1
@@ -293,12 +301,13 @@ def _eval(args: argparse.Namespace) -> int:
         raise CommandError(f"--limit must be >= 1, got {args.limit}")
     rank, _ = training.init_distributed(args.device)
     ckpt = training.load_checkpoint(args.checkpoint)
-    cfg = dict(ckpt["run_config"])
+    cfg = dict(ckpt["run_config"]) if isinstance(ckpt.get("run_config"), dict) else {}
     missing = [k for k in ("model", "dataset", "T", "num_classes", "input_shape", "is_event") if k not in cfg]
     if missing:
         raise CommandError(f"{args.checkpoint}: the checkpoint lacks the run settings {missing} "
                            "(was it written by 'spikelab train'?)")
     cfg.update(limit=args.limit, augment=False)
+    cfg.setdefault("data_root", None)
     if args.dataset is not None:
         cfg.update(dataset=args.dataset, data_root=args.data_root)
     elif args.data_root is not None:

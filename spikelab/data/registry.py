@@ -93,6 +93,8 @@ def detect_format(path: str | os.PathLike) -> str:
 
 
 def _resolve(name_or_path: str | os.PathLike, root: str | os.PathLike | None) -> tuple[str, Path | None]:
+    if root is not None and not isinstance(root, (str, os.PathLike)):
+        raise TypeError(f"root must be a str, an os.PathLike or None, got {type(root).__name__}")
     if isinstance(name_or_path, str) and name_or_path in _REGISTRY:
         return name_or_path, (Path(root).expanduser() if root is not None else None)
     if not isinstance(name_or_path, (str, os.PathLike)):
@@ -142,6 +144,15 @@ def _folder(root: Path, split: str, size: Any, limit: int | None) -> tuple[Image
         if not dirs:
             raise FileNotFoundError(f"image folder {str(root)!r} has train/ but no {' or '.join(sub)}/ folder")
         ds = ImageFolder(dirs[0], size=size)
+        if split == "test":  # labels are positions in the train classes, even if the test folder lacks some
+            train_classes = ImageFolder(root / "train").classes
+            unknown = sorted(set(ds.classes) - set(train_classes))
+            if unknown:
+                raise ValueError(f"image folder {str(dirs[0])!r} has classes {unknown} that train/ does not have")
+            position = [train_classes.index(c) for c in ds.classes]
+            ds.samples = [(f, position[label]) for f, label in ds.samples]
+            ds.targets = [label for _, label in ds.samples]
+            ds.classes = train_classes
         keep = _limit_indices(len(ds), limit)
     else:
         ds = ImageFolder(root, size=size)
@@ -252,12 +263,12 @@ class BatchTransformLoader(DataLoader):
 
 
 def _channel_stats(ds: Dataset, max_samples: int = 10_000) -> Normalize:
-    idx = _limit_indices(len(ds), max_samples)
     if isinstance(ds, StaticDataset):
+        idx = _limit_indices(len(ds), max_samples)
         x = ds.images[torch.from_numpy(idx)]
         x = x.float() / 255.0 if x.dtype == torch.uint8 else x
-    else:
-        x = torch.stack([ds[int(i)][0] for i in idx[:1000]])
+    else:  # read from disk: fewer samples, still spread over the whole split (folders are sorted by class)
+        x = torch.stack([ds[int(i)][0] for i in _limit_indices(len(ds), min(max_samples, 1000))])
     return Normalize.fit(x)
 
 

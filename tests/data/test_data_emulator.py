@@ -1,4 +1,4 @@
-"""The saccade event emulator against a per-pixel reference loop, plus determinism and speed."""
+"""The saccade event emulator against a per-pixel reference loop, plus determinism."""
 import math
 
 import numpy as np

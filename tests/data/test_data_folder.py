@@ -107,3 +107,18 @@ def test_image_folder_errors(tmp_path, monkeypatch):
         data.read_image(png / "bad.npy")
     with pytest.raises(ValueError, match="size"):
         data.ImageFolder(tmp_path / "png", size=0)
+
+
+def test_test_folder_lacking_a_class_keeps_the_train_labels(tmp_path):
+    for split, classes in (("train", ("ant", "bee", "cow")), ("val", ("ant", "cow"))):
+        for c in classes:
+            (tmp_path / split / c).mkdir(parents=True)
+            np.save(tmp_path / split / c / "0.npy", np.zeros((2, 2), np.uint8))
+    test = data.load("folder", root=tmp_path, split="test")
+    assert test.info.class_names == ("ant", "bee", "cow") and test.info.num_classes == 3
+    assert [(p.parent.name, y) for p, y in test.samples] == [("ant", 0), ("cow", 2)]
+    assert [int(test[i][1]) for i in range(2)] == [0, 2]
+    (tmp_path / "val" / "dog").mkdir()
+    np.save(tmp_path / "val" / "dog" / "0.npy", np.zeros((2, 2), np.uint8))
+    with pytest.raises(ValueError, match="dog"):
+        data.load("folder", root=tmp_path, split="test")

@@ -138,3 +138,24 @@ def test_one_data_root_serves_several_datasets(tmp_path):
     (digit / "a.bin").write_bytes(bytes([1, 2, 0x80, 0, 9]))
     x, y = data.load("nmnist", root=tmp_path, T=2)[0]
     assert int(y) == 3 and float(x.sum()) == 1.0 and float(x[0, 1, 2, 1]) == 1.0
+
+
+def test_root_of_the_wrong_type_is_named():
+    with pytest.raises(TypeError, match="root"):
+        data.load("mnist", root=5)
+
+
+def test_normalize_stats_of_a_disk_dataset_cover_the_whole_split():
+    from torch.utils.data import Dataset
+
+    from spikelab.data.registry import _channel_stats
+
+    class Sorted(Dataset):  # like an image folder: sorted by class, here class 0 dark and class 1 bright
+        def __len__(self):
+            return 3000
+
+        def __getitem__(self, i):
+            return torch.full((1, 2, 2), float(i >= 1500)), torch.tensor(int(i >= 1500))
+
+    norm = _channel_stats(Sorted())
+    assert norm.mean.tolist() == pytest.approx([0.5], abs=1e-3)

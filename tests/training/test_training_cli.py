@@ -118,3 +118,32 @@ def test_fashion_mnist_from_the_debian_files(tmp_path, capsys):
     h = load_run(run)
     assert len(h.steps) == 3 and h.epochs[0]["test_acc"] is not None
     assert "fashion-mnist" in capsys.readouterr().out
+
+
+def _one_error_line(capsys, command: str, message: str) -> None:
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"spikelab {command}: error: ") and message in lines[0], lines
+    assert "Traceback" not in captured.err + captured.out
+
+
+def test_checkpoint_without_run_settings_gives_one_error_line(tmp_path, capsys):
+    from spikelab.training import save_checkpoint
+
+    save_checkpoint(tmp_path / "bare.pt", {"model": {}})  # a checkpoint not written by 'spikelab train'
+    assert main(["train", "--resume", str(tmp_path / "bare.pt"), "--no-progress", "--device", "cpu"]) == 2
+    _one_error_line(capsys, "train", "lacks the run settings")
+    assert main(["eval", str(tmp_path / "bare.pt"), "--no-progress"]) == 2
+    _one_error_line(capsys, "eval", "lacks the run settings")
+
+
+def test_an_existing_run_folder_is_not_overwritten(tmp_path, capsys):
+    run = _train(tmp_path, "taken")
+    capsys.readouterr()
+    before = (run / "history.jsonl").read_text()
+    assert main(["train", "--out", str(tmp_path), "--name", "taken", *SMOKE]) == 2
+    _one_error_line(capsys, "train", "--resume")
+    assert (run / "history.jsonl").read_text() == before
+    assert main(["train", "--out", str(tmp_path), "--name", "n" * 300, *SMOKE]) == 2  # OSError: name too long
+    _one_error_line(capsys, "train", "too long")
+
