@@ -50,8 +50,10 @@ def find_notebook(name: str | None = None) -> Path:
     """
     if name is None:
         return dashboards.path(dashboards.names()[0])
-    if not isinstance(name, str) or not name.strip():
-        raise TypeError(f"name must be a non-empty string, got {name!r}")
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str or None, got {type(name).__name__}")
+    if not name.strip():
+        raise ValueError(f"name must be a non-empty string, got {name!r}")
     if name in dashboards.DASHBOARDS:
         return dashboards.path(name)
     p = Path(name).expanduser()

@@ -55,6 +55,10 @@ def test_find_notebook_by_name_path_or_lab_stem(labs):
     assert serve.find_notebook("elsewhere/01_neuron.ipynb") == lab  # found by stem
     with pytest.raises(ValueError, match=r"no dashboard or lab notebook named 'nope'; available: playground, .*01_neuron"):
         serve.find_notebook("nope")
+    with pytest.raises(ValueError, match="name must be a non-empty string"):  # the CLI reports it, no traceback
+        serve.find_notebook(" ")
+    with pytest.raises(TypeError, match="name must be a str or None, got int"):
+        serve.find_notebook(3)
 
 
 def test_voila_command_binds_locally_and_respects_the_flags():

@@ -37,14 +37,19 @@ def as_array(x: Any, name: str, ndims: Sequence[int] | None = None, allow_sequen
     elif isinstance(x, np.ndarray):
         arr = x
     elif allow_sequence and isinstance(x, (list, tuple)):
+        items = [float(v) if isinstance(v, torch.Tensor) else v for v in x]
         try:
-            arr = np.asarray([float(v) if isinstance(v, torch.Tensor) else v for v in x], dtype=np.float64)
+            if _holds_non_real(np.asarray(items, dtype=object)):
+                raise TypeError
+            arr = np.asarray(items, dtype=np.float64)
         except (TypeError, ValueError):
             raise ValueError(f"{name} must be a rectangular sequence of real numbers") from None
     else:
         kinds = "a torch.Tensor, numpy array, list or tuple" if allow_sequence else "a torch.Tensor or numpy array"
         raise TypeError(f"{name} must be {kinds}, got {type(x).__name__}")
     if arr.dtype.kind not in "biuf":
+        if _holds_non_real(arr):  # numpy would turn "1" into 1.0 and drop imaginary parts
+            raise ValueError(f"{name} must hold real numbers, got dtype {arr.dtype}")
         try:
             arr = arr.astype(np.float64)
         except (TypeError, ValueError):
@@ -53,6 +58,13 @@ def as_array(x: Any, name: str, ndims: Sequence[int] | None = None, allow_sequen
         want = " or ".join(f"{d}-D" for d in ndims)
         raise ValueError(f"{name} must be {want}, got shape {tuple(arr.shape)}")
     return np.asarray(arr, dtype=np.float64)
+
+
+def _holds_non_real(arr: np.ndarray) -> bool:
+    """True if ``arr`` holds text or complex numbers (which ``astype(float)`` would silently convert)."""
+    if arr.dtype.kind in "USc":
+        return True
+    return arr.dtype.kind == "O" and any(isinstance(v, (str, bytes, complex, np.complexfloating)) for v in arr.flat)
 
 
 def check_binary(arr: np.ndarray, name: str) -> None:

@@ -3,7 +3,8 @@ and the training job that a training panel runs and draws.
 
 A training panel runs ``fit`` in a :class:`BackgroundTask` so the page stays responsive; the task's
 ``stop_event`` is handed to ``fit``, which checks it every step. Redraws from the training thread go through a
-:class:`Throttle` (about 4 per second): unthrottled redraws flood the websocket and make Stop take seconds.
+:class:`Throttle` (the training panel redraws curves twice a second, raster and rates every 1.5 s):
+unthrottled redraws flood the websocket and make Stop take seconds.
 """
 from __future__ import annotations
 

@@ -23,6 +23,7 @@ import functools
 import html
 import math
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -351,6 +352,7 @@ class TrainingPanel(Panel):
         self.job: TrainingJob | None = None
         self.on_finish: list[Callable[[TrainingPanel], None]] = []
         self._curve_throttle, self._spike_throttle = Throttle(0.5), Throttle(1.5)
+        self._status_lock = threading.Lock()
         c = self.controls = {
             "dataset": _dropdown("dataset", "dataset", list(TRAIN_DATASETS), s.dataset),
             "model": _dropdown("model", "model", list(TRAIN_MODELS), s.model),
@@ -421,10 +423,11 @@ class TrainingPanel(Panel):
         return True
 
     def stop(self) -> None:
-        """Ask the running training to stop before its next batch."""
-        if self.job is not None and self.running:
-            self.job.stop()
-            self.status.value = "stopping..."
+        """Ask the running training to stop before its next batch (nothing once it has ended)."""
+        with self._status_lock:  # else "stopping..." could land after the thread wrote the final status
+            if self.job is not None and self.running and self.job.task.state == "running":
+                self.job.stop()
+                self.status.value = "stopping..."
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the run to end; True if it has ended (or none was started) within ``timeout`` seconds."""
@@ -485,16 +488,17 @@ class TrainingPanel(Panel):
 
     def _finished(self, job: TrainingJob) -> None:
         task = job.task
-        if task.state == "failed":
-            self.report(f"training failed: {task.error}")
-            self.status.value, self.progress.bar_style = "failed", "danger"
-        else:
-            acc = job.history.last.get("test_acc")
-            self.status.value = (f"{'stopped' if task.state == 'stopped' else 'finished'} after "
-                                 f"{len(job.history.steps)} steps" + (f", test acc {acc:.3f}" if acc is not None else "")
-                                 + f"; saved as {job.run_dir.name}")
-            self.progress.bar_style = "success" if task.state == "done" else "warning"
-        self.start_button.disabled, self.stop_button.disabled = False, True
+        with self._status_lock:
+            if task.state == "failed":
+                self.report(f"training failed: {task.error}")
+                self.status.value, self.progress.bar_style = "failed", "danger"
+            else:
+                acc = job.history.last.get("test_acc")
+                self.status.value = (f"{'stopped' if task.state == 'stopped' else 'finished'} after "
+                                     f"{len(job.history.steps)} steps"
+                                     + (f", test acc {acc:.3f}" if acc is not None else "")
+                                     + f"; saved as {job.run_dir.name}")
+                self.progress.bar_style = "success" if task.state == "done" else "warning"
         self.progress.value = len(job.history.steps)
         self._redraw_curves()
         self._redraw_spikes()
@@ -503,6 +507,7 @@ class TrainingPanel(Panel):
                 fn(self)
             except Exception as e:
                 self.report(f"after training: {type(e).__name__}: {e}")
+        self.start_button.disabled, self.stop_button.disabled = False, True  # last: the thread is about to end
 
 
 class RunComparison(Panel):

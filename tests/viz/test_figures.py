@@ -283,6 +283,18 @@ def test_gradient_heatmap_dict_linear_and_errors():
         gradient_heatmap(np.ones(3))
 
 
+def test_text_and_complex_values_are_rejected_not_converted():
+    # numpy would turn "1" into 1.0 and drop an imaginary part; a figure must refuse both
+    with pytest.raises(ValueError, match="v_seq must hold real numbers"):
+        membrane_figure(np.array(["0.2", "1.1"]), np.array([0.0, 1.0]))
+    with pytest.raises(ValueError, match="v_seq must hold real numbers"):
+        membrane_figure(np.array([0.2 + 1j, 1.1]), np.array([0.0, 1.0]))
+    with pytest.raises(ValueError, match=r"grad_norms\['a'\] must be a rectangular sequence of real numbers"):
+        gradient_heatmap({"a": ["1", "2"]})
+    fig = gradient_heatmap({"a": [1, 2], "b": [3, 4]}, log=False)  # plain numbers still pass
+    np.testing.assert_array_equal(fig.data[0].z, [[1, 2], [3, 4]])
+
+
 def test_viz_package_does_not_import_ipywidgets():
     code = "import sys, spikelab.viz; assert 'ipywidgets' not in sys.modules, 'ipywidgets imported'"
     root = Path(__file__).resolve().parents[2]

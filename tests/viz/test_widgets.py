@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 
 import numpy as np
 import plotly.graph_objects as go
@@ -156,14 +155,28 @@ def test_training_panel_trains_draws_and_saves(tmp_path):
 
 def test_training_panel_stop_halts_the_run(tmp_path):
     p = TrainingPanel(settings=TrainSettings(model="mlp", epochs=200), runs_dir=tmp_path)
+    on_job = p._on_job
+
+    def press_stop_at_step_3(event, job):  # Stop pressed while step 3 is being drawn
+        on_job(event, job)
+        if event == "step" and len(job.history.steps) == 3:
+            p.stop()
+
+    p._on_job = press_stop_at_step_3  # the listener the next Start hands to its job
     assert p.start()
     assert p.start() is False and "already training" in p.message.value  # a second Start is refused
-    deadline = time.monotonic() + 60
-    while len(p.history.steps) < 3 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    p.stop()
-    assert p.wait(1.0), "Stop did not act within a second"
-    assert p.job.task.state == "stopped" and "stopped after" in p.status.value
+    assert p.wait(60)
+    assert len(p.history.steps) == 3  # no batch after the Stop
+    assert p.job.task.state == "stopped" and "stopped after 3 steps" in p.status.value
+    assert not p.start_button.disabled and p.stop_button.disabled
+
+
+def test_stop_as_the_run_ends_keeps_the_final_status(tmp_path):
+    p = TrainingPanel(settings=TrainSettings(model="mlp"), runs_dir=tmp_path, smoke=True)
+    p.on_finish.append(lambda panel: panel.stop())  # Stop pressed as the run ends: its thread is still alive
+    assert p.start() and p.wait(60)
+    assert p.job.task.state == "done" and "finished after 2 steps" in p.status.value
+    assert not p.start_button.disabled and p.stop_button.disabled
 
 
 def _write_run(root, name, losses, config=None):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -173,17 +172,16 @@ def test_training_jobs_started_together_get_their_own_folders(tmp_path, monkeypa
 
 
 def test_training_job_stops_within_one_batch(tmp_path):
-    job = TrainingJob(TrainSettings(model="mlp", epochs=200, batch_size=8), runs_dir=tmp_path)
+    def stop_at_step_3(event, job):  # Stop arrives while step 3 is being reported
+        if event == "step" and len(job.history.steps) == 3:
+            job.stop()
+
+    job = TrainingJob(TrainSettings(model="mlp", epochs=200, batch_size=8), runs_dir=tmp_path,
+                      listener=stop_at_step_3)
     job.start()
-    deadline = time.monotonic() + 60
-    while len(job.history.steps) < 3 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    steps_at_stop = len(job.history.steps)
-    job.stop()
-    assert job.wait(30)
-    assert len(job.history.steps) <= steps_at_stop + 1  # at most the batch in flight finishes
+    assert job.wait(60)
+    assert len(job.history.steps) == 3  # no batch runs after the Stop
     assert job.task.state == "stopped" and job.history.stopped
-    assert len(job.history.steps) < 200 * 169
 
 
 def test_training_job_failure_is_reported_not_raised(tmp_path, monkeypatch):
