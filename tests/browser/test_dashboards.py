@@ -89,6 +89,8 @@ def test_playground_trains_live_and_stops(open_dashboard):
     d.wait_until("() => document.querySelector('.spikelab-status').innerText.includes('stopped')", timeout_s=10)
     stop_s = time.monotonic() - t0
     print(f"Stop showed 'stopped' after {stop_s:.2f} s")
+    # the panel draws the run's last steps and then re-enables Start, as the very last thing it does
+    d.wait_until("() => !document.querySelector('button.spikelab-start').disabled", timeout_s=30)
     n_stopped = d.page.evaluate(loss_points)
     time.sleep(2)
     assert d.page.evaluate(loss_points) == n_stopped, "the loss curve kept growing after Stop"

@@ -1,0 +1,101 @@
+"""The run comparison panel: learning curves and final metrics of saved run folders."""
+from __future__ import annotations
+
+import html
+import os
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as W
+
+from spikelab._checks import check_int
+from spikelab.history import History
+from spikelab.viz.figures import curves_figure
+from spikelab.viz.widgets._base import _STYLE, Panel, _controls, _css, _guarded
+
+
+class RunComparison(Panel):
+    """Learning curves of saved runs side by side, with a table of their settings and final numbers.
+
+    Reads the run folders under ``root`` (written by ``spikelab train`` or a :class:`TrainingPanel`); Refresh
+    rescans, so a run still training shows its progress so far, and selects runs that appeared since the last scan.
+    The newest ``preselect`` runs start selected.
+    """
+
+    def __init__(self, *, root: str | os.PathLike = "runs", preselect: int = 3) -> None:
+        super().__init__()
+        if not isinstance(root, (str, os.PathLike)):
+            raise TypeError(f"root must be a folder path, got {type(root).__name__}")
+        self.preselect = check_int(preselect, "preselect", minimum=0)
+        self.root = _css(W.Text(value=str(root), description="runs folder", style=_STYLE,
+                                layout=W.Layout(width="320px")), "runs-root")
+        self.refresh_button = _css(W.Button(description="Refresh", icon="refresh"), "refresh")
+        self.select = _css(W.SelectMultiple(options=[], rows=8, description="runs", style=_STYLE,
+                                            layout=W.Layout(width="320px")), "run-select")
+        self.level = _css(W.ToggleButtons(options=["epochs", "steps"], value="epochs", description="per",
+                                          style={"description_width": "110px", "button_width": "90px"}), "level")
+        self.table = _css(W.HTML(), "run-table")
+        self.histories: dict[str, History] = {}
+        out = self._output("run-curves", "340px")
+        self.widget = _css(W.HBox([_controls("Runs", self.root, self.refresh_button, self.select, self.level),
+                                   W.VBox([self.message, out, self.table], layout=W.Layout(flex="1"))]),
+                           "run-comparison")
+        self.refresh_button.on_click(lambda _b: self.refresh())
+        self._hold = False
+        self.select.observe(lambda _c: None if self._hold else self.redraw(), "value")
+        self.level.observe(lambda _c: self.redraw(), "value")
+        self.root.observe(lambda _c: self.refresh(), "value")
+        self.refresh()
+
+    @_guarded("reading the runs")
+    def refresh(self) -> None:
+        """Rescan the runs folder, keep the selection where the runs still exist, and redraw."""
+        from spikelab.training import list_runs
+
+        names = [p.name for p in list_runs(self.root.value)]
+        known = set(self.select.options)
+        keep = [n for n in self.select.value if n in names] + [n for n in names if known and n not in known]
+        if not keep and self.preselect:
+            keep = names[-self.preselect:]
+        self._hold = True
+        try:
+            self.select.options = names
+            self.select.value = tuple(keep)
+        finally:
+            self._hold = False
+        self.redraw()
+
+    @_guarded("drawing the runs")
+    def redraw(self) -> None:
+        """Redraw the curves and the table for the selected runs."""
+        from spikelab.training import load_metrics, load_run
+
+        root = Path(self.root.value)
+        if not self.select.options:
+            self.histories = {}
+            self.outputs["run-curves"].outputs, self.table.value = (), ""
+            self.report(f"no runs in {root} yet: train one in the playground or with `spikelab train`", "info")
+            return
+        if not self.select.value:
+            self.report("select one or more runs to compare", "info")
+            return
+        self.histories = {n: load_run(root / n) for n in self.select.value}
+        fig = curves_figure(self.histories, level=self.level.value, title="learning curves")
+        fig.update_layout(height=340, margin=dict(l=60, r=20, t=60, b=40))
+        self._draw("run-curves", fig)
+        rows = []
+        for n, h in self.histories.items():
+            cfg, m = h.config, load_metrics(root / n) or {}
+            state = "stopped" if m.get("stopped") else "finished" if m else "running"
+            cells = [n, cfg.get("dataset", ""), cfg.get("model", ""), cfg.get("loss", ""), cfg.get("T", ""),
+                     len(h.epochs), _fmt(h.last.get("test_acc")), _fmt(m.get("best_test_acc")), state]
+            rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
+        head = "".join(f"<th>{h}</th>" for h in ("run", "dataset", "model", "loss", "T", "epochs", "test acc",
+                                                 "best test acc", "state"))
+        self.table.value = (f'<table style="border-collapse:collapse" cellpadding="4"><tr>{head}</tr>'
+                            f'{"".join(rows)}</table>')
+        self.clear_message()
+
+
+def _fmt(x: Any) -> str:
+    return "" if x is None else f"{x:.3f}" if isinstance(x, float) else str(x)

@@ -1,0 +1,200 @@
+"""The training panel: train a small spiking network in the background with live curves, raster and rates."""
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import ipywidgets as W
+import numpy as np
+import plotly.graph_objects as go
+
+from spikelab.history import History
+from spikelab.viz._live import TRAIN_DATASETS, TRAIN_MODELS, Throttle, TrainingJob, TrainSettings
+from spikelab.viz.figures import curves_figure, firing_rate_figure, raster_figure
+from spikelab.viz.widgets._base import (
+    _STYLE, FIRST_LAYER, SMOKE_LIMIT, Panel, _controls, _css, _dropdown, _guarded, _slider, _svg,
+)
+
+
+class TrainingPanel(Panel):
+    """Train a small spiking network in the background, with live curves, hidden-layer raster and firing rates.
+
+    Start validates the settings (a readable message if they are wrong) and runs a
+    :class:`~spikelab.viz._live.TrainingJob` (``spikelab.training.fit`` in a thread, so the page stays responsive);
+    Stop sets its stop event, which ``fit`` checks before every batch. Each run is written to a run folder under
+    ``runs_dir``, which :class:`RunComparison` reads. Loss and accuracy per step (and on the test split per epoch)
+    redraw at most twice a second, the raster (first sample of the latest batch, in the layer picked) and the
+    firing rates every 1.5 s: each redraw costs the browser a render, and a backlog of them delays Stop.
+    ``smoke=True`` trains on ``SMOKE_LIMIT`` samples for one epoch.
+    """
+
+    def __init__(self, *, settings: TrainSettings | None = None, runs_dir: str | os.PathLike = "runs",
+                 smoke: bool = False) -> None:
+        super().__init__()
+        s = settings if settings is not None else TrainSettings()
+        if not isinstance(s, TrainSettings):
+            raise TypeError(f"settings must be a TrainSettings, got {type(s).__name__}")
+        if not isinstance(smoke, bool):
+            raise TypeError(f"smoke must be a bool, got {type(smoke).__name__}")
+        self.runs_dir, self.smoke = Path(runs_dir), smoke
+        self.job: TrainingJob | None = None
+        self.on_finish: list[Callable[[TrainingPanel], None]] = []
+        self._curve_throttle, self._spike_throttle = Throttle(0.5), Throttle(1.5)
+        self._status_lock = threading.Lock()
+        c = self.controls = {
+            "dataset": _dropdown("dataset", "dataset", list(TRAIN_DATASETS), s.dataset),
+            "model": _dropdown("model", "model", list(TRAIN_MODELS), s.model),
+            "loss": _css(W.ToggleButtons(options=[("SDT", "sdt"), ("TET", "tet")], value=s.loss, description="loss",
+                                         style={"description_width": "110px", "button_width": "90px"}), "loss"),
+            "lam": _slider(W.FloatSlider, "lam", "TET lam", min=0.0, max=1.0, step=0.01, value=s.lam,
+                           disabled=s.loss != "tet"),
+            "T": _slider(W.IntSlider, "T", "time steps T", min=1, max=16, value=s.T),
+            "epochs": _slider(W.IntSlider, "epochs", "epochs", min=1, max=200, value=1 if smoke else s.epochs),
+            "lr": _css(W.FloatText(description="learning rate", value=s.lr, step=1e-3, style=_STYLE,
+                                   layout=W.Layout(width="320px")), "lr"),
+        }
+        self._batch_size = s.batch_size
+        c["loss"].observe(lambda ch: setattr(c["lam"], "disabled", ch["new"] != "tet"), "value")
+        self.start_button = _css(W.Button(description="Start", button_style="success", icon="play"), "start")
+        self.stop_button = _css(W.Button(description="Stop", button_style="danger", icon="stop", disabled=True),
+                                "stop")
+        self.start_button.on_click(lambda _b: self.start())
+        self.stop_button.on_click(lambda _b: self.stop())
+        self.progress = _css(W.IntProgress(value=0, min=0, max=1, description="progress", style=_STYLE,
+                                           layout=W.Layout(width="320px")), "progress")
+        self.status = _css(W.HTML("press Start to train"), "status")
+        self.layer = _dropdown("layer", "raster layer", [FIRST_LAYER], FIRST_LAYER)
+        curves = self._output("curves", "330px")
+        raster, rates = self._output("raster", "300px"), self._output("rates", "300px")
+        left = _controls("Training", *c.values(), W.HBox([self.start_button, self.stop_button]), self.progress,
+                         self.status, self.layer)
+        right = W.VBox([self.message, curves, W.HBox([raster, rates])], layout=W.Layout(flex="1"))
+        self.widget = _css(W.HBox([left, right]), "training")
+        self._redraw_curves()
+
+    @property
+    def history(self) -> History:
+        """The History of the current (or last) run; empty before the first Start."""
+        return self.job.history if self.job is not None else History(name="(not started)")
+
+    @property
+    def running(self) -> bool:
+        """True while a run is training."""
+        return self.job is not None and self.job.task.running
+
+    def settings(self) -> TrainSettings:
+        """The run the controls describe; raises ``ValueError`` with a readable message if it is invalid."""
+        c = self.controls
+        return TrainSettings(dataset=c["dataset"].value, model=c["model"].value, loss=c["loss"].value,
+                             lam=float(c["lam"].value), T=int(c["T"].value), epochs=int(c["epochs"].value),
+                             lr=c["lr"].value, batch_size=self._batch_size, limit=SMOKE_LIMIT if self.smoke else None)
+
+    def start(self) -> bool:
+        """Validate the settings and start training in the background; False (with a message) if it cannot."""
+        if self.running:
+            self.report("a run is already training: press Stop first", level="info")
+            return False
+        try:
+            settings = self.settings()
+        except (TypeError, ValueError) as e:
+            self.report(f"cannot start: {e}")
+            return False
+        self.clear_message()
+        self.job = TrainingJob(settings, runs_dir=self.runs_dir, listener=self._on_job)
+        self.progress.value, self.progress.bar_style = 0, ""
+        self.status.value = "loading data and building the model..."
+        self.start_button.disabled, self.stop_button.disabled = True, False
+        self._curve_throttle.reset()
+        self._spike_throttle.reset()
+        self._redraw_curves()
+        self.job.start()
+        return True
+
+    def stop(self) -> None:
+        """Ask the running training to stop before its next batch (nothing once it has ended)."""
+        with self._status_lock:  # else "stopping..." could land after the thread wrote the final status
+            if self.job is not None and self.running and self.job.task.state == "running":
+                self.job.stop()
+                self.status.value = "stopping..."
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the run to end; True if it has ended (or none was started) within ``timeout`` seconds."""
+        return self.job is None or self.job.wait(timeout)
+
+    def _on_job(self, event: str, job: TrainingJob) -> None:
+        # runs in the training thread; setting widget values and Output contents is safe from there
+        if job is not self.job:
+            return
+        if event == "start":
+            self.progress.max = max(job.total_steps, 1)
+            self.status.value = f"training {job.run_dir.name}"
+        elif event == "step":  # every message costs the browser a render: progress moves with the curves
+            if self._curve_throttle.ready():
+                self.progress.value = job.history.steps[-1]["step"]
+                self._redraw_curves()
+            if self._spike_throttle.ready():
+                self._redraw_spikes()
+        elif event == "epoch":
+            e = job.history.epochs[-1]
+            test = e.get("test_acc")
+            self.status.value = (f"epoch {e['epoch']}/{job.settings.epochs}: train acc {e['train_acc']:.3f}"
+                                 + (f", test acc {test:.3f}" if test is not None else ""))
+            if self._curve_throttle.ready():
+                self._redraw_curves()
+        elif event == "end":
+            self._finished(job)
+
+    @_guarded("drawing the curves")
+    def _redraw_curves(self) -> None:
+        """Loss and accuracy per step, with the test split's values at each epoch's end as diamonds."""
+        h = self.history
+        fig = curves_figure(h, level="steps", title=None)
+        for col, metric in enumerate(("loss", "acc"), start=1):
+            x, y = self.job.test_series(f"test_{metric}") if self.job is not None else ([], [])
+            fig.add_trace(go.Scatter(x=x, y=y, mode="markers", name="test (per epoch)", showlegend=col == 1,
+                                     marker=dict(size=9, symbol="diamond", color="#d62728"),
+                                     meta=dict(split="test", metric=metric, key=f"test_{metric}")), row=1, col=col)
+        fig.update_layout(height=330, margin=dict(l=60, r=20, t=40, b=40))
+        self._draw("curves", fig)
+
+    @_guarded("drawing the spikes")
+    def _redraw_spikes(self) -> None:
+        spikes, rates = self.job.take_spikes() if self.job is not None else ({}, {})
+        if not spikes:
+            return
+        layers = list(spikes)
+        if list(self.layer.options)[1:] != layers:
+            self.layer.options = [FIRST_LAYER, *layers]
+        name = self.layer.value if self.layer.value in layers else layers[0]
+        fig = _svg(raster_figure(np.asarray(spikes[name], dtype=np.int8), title=f"spikes in {name} (one sample)"))
+        fig.update_layout(height=300, margin=dict(l=50, r=10, t=40, b=40))
+        self._draw("raster", fig)
+        if rates:
+            fig = firing_rate_figure(rates, title="firing rate per layer (recent batches)")
+            fig.update_layout(height=300, margin=dict(l=50, r=10, t=40, b=40))
+            self._draw("rates", fig)
+
+    def _finished(self, job: TrainingJob) -> None:
+        task = job.task
+        with self._status_lock:
+            if task.state == "failed":
+                self.report(f"training failed: {task.error}")
+                self.status.value, self.progress.bar_style = "failed", "danger"
+            else:
+                acc = job.history.last.get("test_acc")
+                self.status.value = (f"{'stopped' if task.state == 'stopped' else 'finished'} after "
+                                     f"{len(job.history.steps)} steps"
+                                     + (f", test acc {acc:.3f}" if acc is not None else "")
+                                     + f"; saved as {job.run_dir.name}")
+                self.progress.bar_style = "success" if task.state == "done" else "warning"
+        self.progress.value = len(job.history.steps)
+        self._redraw_curves()
+        self._redraw_spikes()
+        for fn in self.on_finish:
+            try:
+                fn(self)
+            except Exception as e:
+                self.report(f"after training: {type(e).__name__}: {e}")
+        self.start_button.disabled, self.stop_button.disabled = False, True  # last: the thread is about to end
