@@ -5,6 +5,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from spikelab.cli_reproduce import add_reproduce
 from spikelab.cli_train import add_eval, add_train
 from spikelab.serve import add_serve_commands
 
@@ -26,7 +27,9 @@ def _add_version(sub: argparse._SubParsersAction) -> None:
 
 
 # each entry adds one subcommand to the parser; later features append theirs
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_version, add_train, add_eval, add_serve_commands]
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_version, add_train, add_eval, add_reproduce, add_serve_commands,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

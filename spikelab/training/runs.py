@@ -29,7 +29,7 @@ METRICS_FILE = "metrics.json"
 CHECKPOINT_FILE = "checkpoint.pt"
 
 
-def _atomic_write(path: Path, write: Any, mode: str = "w") -> None:
+def atomic_write(path: Path, write: Any, mode: str = "w") -> None:
     """Write through ``write(file)`` into a temporary file beside ``path``, then rename it over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
@@ -46,14 +46,14 @@ def _atomic_write(path: Path, write: Any, mode: str = "w") -> None:
 
 def write_json(path: str | os.PathLike, data: Any) -> None:
     """Write ``data`` as indented JSON, atomically."""
-    _atomic_write(Path(path), lambda f: json.dump(data, f, indent=2, sort_keys=False))
+    atomic_write(Path(path), lambda f: json.dump(data, f, indent=2, sort_keys=False))
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
     """Save a checkpoint dict (tensors, numbers, strings, lists, dicts) atomically with ``torch.save``."""
     if not isinstance(state, dict):
         raise TypeError(f"state must be a dict, got {type(state).__name__}")
-    _atomic_write(Path(path), lambda f: torch.save(state, f), mode="wb")
+    atomic_write(Path(path), lambda f: torch.save(state, f), mode="wb")
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
@@ -91,7 +91,7 @@ class RunWriter:
         self.dir.mkdir(parents=True, exist_ok=True)
         write_json(self.dir / CONFIG_FILE, config)
         text = history.to_jsonl()
-        _atomic_write(self.dir / HISTORY_FILE, lambda f: f.write(text))
+        atomic_write(self.dir / HISTORY_FILE, lambda f: f.write(text))
         stale = self.dir / METRICS_FILE  # from a run that is now being resumed
         if stale.exists():
             stale.unlink()
