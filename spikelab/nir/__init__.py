@@ -142,6 +142,8 @@ def export(
         "threshold": "spikelab fires at v >= v_threshold, NIR at v > v_threshold; the threshold is written as is",
         "dropped": "surrogate gradients and detach_reset (training only); batch norm folded (eval mode)",
     }
+    if isinstance(model, SpikingModel):
+        metadata["T"] = model.T  # the steps a static input is repeated for in spikelab
     if ex.changed_resets:
         metadata["reset_changed"] = "soft or no reset exported as hard reset: " + ", ".join(ex.changed_resets)
     graph = nir.NIRGraph(nodes=ex.nodes, edges=ex.edges, metadata=metadata)

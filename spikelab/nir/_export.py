@@ -17,8 +17,8 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from spikelab.layers import SeqToANN
-from spikelab.neurons import BaseNeuron
-from spikelab.nir._modules import Heaviside, Scale, SumPool2d
+from spikelab.neurons import IF, LIF, PLIF, BaseNeuron
+from spikelab.nir._modules import AffineInputLIF, Heaviside, Scale, SumPool2d
 from spikelab.nir._params import Charge, to_nir_neuron
 
 @dataclass(frozen=True)
@@ -28,7 +28,11 @@ class _Signal:
     binary: bool  # only 0 and 1 (spikes): what the spike-only joins and max pooling of spikes need
 
 
-def _pair(v: int | tuple[int, ...], name: str) -> tuple[int, int]:
+#: Neurons whose charge is ``h = decay * v + k * I + c`` with a fixed or learned per-layer ``decay``.
+_NEURONS = (LIF, IF, PLIF, AffineInputLIF)
+
+
+def _pair(v: int | tuple[int, ...]) -> tuple[int, int]:
     t = tuple(v) if isinstance(v, (tuple, list)) else (v, v)
     return int(t[0]), int(t[1])
 
@@ -40,6 +44,9 @@ def neuron_charge(neuron: BaseNeuron, layer: str, *, force_hard_reset: bool) -> 
     ``force_hard_reset`` (then warns), and a start membrane ``v_init != 0`` (NIR neurons start at 0).
     """
     cls = type(neuron).__name__
+    if type(neuron) not in _NEURONS:  # a subclass may change the equations that the mapping assumes
+        known = ", ".join(n.__name__ for n in _NEURONS)
+        raise ValueError(f"layer {layer!r} ({cls}) is a neuron type the NIR export does not know (it maps {known})")
     if neuron.reset_mode != "hard":
         if not force_hard_reset:
             raise ValueError(
@@ -177,8 +184,8 @@ class _Exporter:
         return x
 
     def avgpool(self, m: nn.AvgPool2d, name, x, out_shape, single_use) -> _Signal:
-        k = _pair(m.kernel_size, "kernel_size")
-        s, p = _pair(m.stride if m.stride is not None else k, "stride"), _pair(m.padding, "padding")
+        k = _pair(m.kernel_size)
+        s, p = _pair(m.stride if m.stride is not None else k), _pair(m.padding)
         if m.ceil_mode or m.divisor_override is not None or (any(p) and not m.count_include_pad):
             raise ValueError(f"layer {name!r}: NIR's AvgPool2d has no ceil_mode, divisor_override or "
                              "count_include_pad=False")
@@ -186,8 +193,8 @@ class _Exporter:
 
     def adaptive_avgpool(self, m: nn.AdaptiveAvgPool2d, name, x, out_shape, single_use) -> _Signal:
         h, w = x.shape[1:]
-        oh, ow = (int(v) if v is not None else d for v, d in zip(_pair(m.output_size, "output_size")
-                                                                 if m.output_size is not None else (h, w), (h, w)))
+        size = m.output_size if isinstance(m.output_size, (tuple, list)) else (m.output_size, m.output_size)
+        oh, ow = (h if size[0] is None else int(size[0])), (w if size[1] is None else int(size[1]))
         if h % oh or w % ow:
             raise ValueError(f"layer {name!r}: adaptive pooling of {h}x{w} to {oh}x{ow} has unequal windows, "
                              "which NIR's AvgPool2d cannot express")
@@ -204,9 +211,9 @@ class _Exporter:
         if not x.binary:
             raise ValueError(f"layer {name!r}: NIR has no max pooling; max pooling of spikes is exported as a sum "
                              "pooling and a threshold at 0.5 (a logical OR), but this layer's input is not spikes")
-        k = _pair(m.kernel_size, "kernel_size")
-        s, p = _pair(m.stride if m.stride is not None else k, "stride"), _pair(m.padding, "padding")
-        if m.ceil_mode or _pair(m.dilation, "dilation") != (1, 1) or m.return_indices:
+        k = _pair(m.kernel_size)
+        s, p = _pair(m.stride if m.stride is not None else k), _pair(m.padding)
+        if m.ceil_mode or _pair(m.dilation) != (1, 1) or m.return_indices:
             raise ValueError(f"layer {name!r}: max pooling with ceil_mode, dilation or return_indices has no NIR form")
         summed = self._pool(nir.SumPool2d, name, x, out_shape, k, s, p)
         return self.threshold(f"{name}.or", summed, 0.5)

@@ -67,3 +67,20 @@ def test_run_panel_exports_the_selected_runs(run):
     panel.select.value = ("broken",)
     panel.export_nir()
     assert panel.error.startswith("exporting to NIR failed: FileNotFoundError: checkpoint not found")
+
+
+def test_readme_export_example_runs(tmp_path, monkeypatch):
+    import re
+    from pathlib import Path
+
+    blocks = re.findall(r"```python\n(.*?)```", (Path(__file__).parents[2] / "README.md").read_text(), re.S)
+    example = next(b for b in blocks if "spikelab.nir" in b)
+    assert len(example.strip().splitlines()) == 3
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(compile(blocks[0], "README.md", "exec"), scope)  # noqa: S102 - our README: it trains `net` one step
+    exec(compile(example, "README.md", "exec"), scope)  # noqa: S102
+    net, x = scope["net"].eval(), torch.rand(8, 1, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(scope["same"](encoding.direct(x, net.T)), net(x), rtol=1e-5, atol=1e-5)
+    assert (tmp_path / "net.nir").is_file()

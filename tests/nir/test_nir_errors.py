@@ -111,6 +111,11 @@ def test_soft_reset_is_refused_unless_forced_and_then_warns():
 
 
 def test_other_refusals():
+    class Adaptive(LIF):  # a subclass may change the equations: refused rather than guessed
+        pass
+
+    with pytest.raises(ValueError, match=r"layer '1' \(Adaptive\) is a neuron type the NIR export does not know"):
+        snir.export(nn.Sequential(SeqToANN(nn.Linear(4, 4)), Adaptive()), None, sample_input=X)
     with pytest.raises(ValueError, match=r"v_init=0.3; NIR neurons start at 0"):
         snir.export(nn.Sequential(SeqToANN(nn.Linear(4, 4)), LIF(v_init=0.3)), None, sample_input=X)
     resnet = models.build("resnet19", num_classes=3, in_channels=1, T=2, widths=(4, 4, 4), stages=(1, 1, 1))
