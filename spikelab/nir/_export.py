@@ -64,15 +64,19 @@ def neuron_charge(neuron: BaseNeuron, layer: str, *, force_hard_reset: bool) -> 
         raise ValueError(f"layer {layer!r} ({cls}) starts its membrane at v_init={v_init}; NIR neurons start at 0")
     decay = neuron.decay
     decay = float(decay.detach()) if isinstance(decay, torch.Tensor) else float(decay)
-
-    def coefficient(name: str, default: float) -> float | np.ndarray:
-        value = getattr(neuron, name, default)
-        if isinstance(value, torch.Tensor):
-            return value.detach().cpu().double().numpy()
-        return float(value)
-
-    return Charge(decay, coefficient("input_scale", 1.0), coefficient("input_bias", 0.0),
-                  float(neuron.v_th), float(neuron.v_reset))
+    if isinstance(neuron, AffineInputLIF):  # a loaded neuron: its per-neuron input scale and offset
+        k, c = (b.detach().cpu().double().numpy() for b in (neuron.input_scale, neuron.input_bias))
+        return Charge(decay, k, c, float(neuron.v_th), float(neuron.v_reset))
+    # the factor on the input current: 1, or PLIF's 1/tau = 1 - decay in its published form (decay_input),
+    # taken from the neuron's own input hook so that the file holds the float32 value the neuron multiplies by
+    scale_input = getattr(neuron, "_input", None)
+    k = 1.0
+    if scale_input is not None:
+        p = next(neuron.parameters(), None)
+        one = torch.ones(()) if p is None else torch.ones((), dtype=p.dtype, device=p.device)
+        with torch.no_grad():
+            k = float(scale_input(one))
+    return Charge(decay, k, 0.0, float(neuron.v_th), float(neuron.v_reset))
 
 
 class _Exporter:

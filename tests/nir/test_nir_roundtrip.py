@@ -85,23 +85,29 @@ def test_export_keeps_the_train_mode_and_folds_batch_norm_statistics():
 @pytest.mark.parametrize("discretisation", ["euler", "exact"])
 def test_neuron_parameters_follow_the_stated_discretisation(discretisation):
     model = trained("mlp-plif")
-    decay = float(torch.sigmoid(model.body.sn1.w.detach()))  # PLIF exports as the LIF of its learned decay
+    plif = model.body.sn1
+    decay = float(plif.decay.detach())  # PLIF exports as the LIF of its learned decay
     assert abs(decay - 0.6) > 1e-3, "training should have moved PLIF's decay"
+    # input scale: 1, or 1/tau = 1 - decay in the published form of Fang et al. (decay_input)
+    k = 1 - decay if getattr(plif, "decay_input", False) else 1.0
     dt = 1e-3
     graph = snir.export(model, None, dt=dt, discretisation=discretisation)
     lif = graph.nodes["body.sn1"]
     assert isinstance(lif, nir.LIF) and lif.tau.shape == (32,) and lif.tau.dtype == np.float64  # per neuron
     tau = dt / (1 - decay) if discretisation == "euler" else -dt / math.log(decay)
     np.testing.assert_allclose(lif.tau, tau, rtol=1e-12)
-    np.testing.assert_allclose(lif.r, 1 / (1 - decay), rtol=1e-12)
+    np.testing.assert_allclose(lif.r, k / (1 - decay), rtol=1e-6)  # float32 rounding of k (PLIF's own value)
     np.testing.assert_array_equal(lif.v_leak, 0.0)
     np.testing.assert_array_equal(lif.v_threshold, 1.0)
     np.testing.assert_array_equal(lif.v_reset, 0.0)
     assert lif.metadata["spikelab_neuron"] == "PLIF" and "surrogate" in lif.metadata["dropped"]
     loaded = snir.load(graph)
     (_, neuron), = loaded.neurons()
-    assert type(neuron).__name__ == "LIF" and neuron.reset_mode == "hard"
-    assert np.float32(neuron.decay) == np.float32(decay)  # exact at the model's precision
+    assert neuron.reset_mode == "hard" and np.float32(neuron.decay) == np.float32(decay)  # exact at float32
+    if k == 1.0:
+        assert type(neuron).__name__ == "LIF"
+    else:
+        assert type(neuron).__name__ == "AffineInputLIF" and float(neuron.input_scale) == pytest.approx(k, rel=1e-6)
 
 
 def test_integrate_and_fire_exports_as_nir_if_with_r_over_dt():
