@@ -19,8 +19,7 @@ class RunComparison(Panel):
 
     Reads the run folders under ``root`` (written by ``spikelab train`` or a :class:`TrainingPanel`); Refresh
     rescans, so a run still training shows its progress so far, and selects runs that appeared since the last scan.
-    The newest ``preselect`` runs start selected. "Export NIR" writes each selected run's network to
-    ``<run>/model.nir`` with :func:`spikelab.nir.export_run` (see docs/NIR.md).
+    The newest ``preselect`` runs start selected.
     """
 
     def __init__(self, *, root: str | os.PathLike = "runs", preselect: int = 3) -> None:
@@ -104,7 +103,8 @@ class RunComparison(Panel):
 
     @_guarded("exporting to NIR")
     def export_nir(self) -> list[Path]:
-        """Write each selected run's network to ``<run>/model.nir`` (NIR, HDF5); returns the files written."""
+        """The "Export NIR" button: write each selected run's network to ``<run>/model.nir`` (NIR, HDF5) with
+        :func:`spikelab.nir.export_run` (see docs/NIR.md); returns the files written."""
         from spikelab.nir import export_run
 
         if not self.select.value:
