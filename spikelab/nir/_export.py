@@ -8,6 +8,7 @@ join in ``_JOINS``. Anything else is refused with its layer name and the reason.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import nir
@@ -20,6 +21,7 @@ from spikelab.layers import SeqToANN
 from spikelab.neurons import IF, LIF, PLIF, BaseNeuron
 from spikelab.nir._modules import AffineInputLIF, Heaviside, Scale, SumPool2d
 from spikelab.nir._params import Charge, to_nir_neuron
+
 
 @dataclass(frozen=True)
 class _Signal:
@@ -103,7 +105,7 @@ class _Exporter:
         return name
 
     # ---- one function per layer kind -----------------------------------------------------------------------------
-    def mapping(self, m: nn.Module, name: str):
+    def mapping(self, m: nn.Module, name: str) -> Callable[..., _Signal]:
         """The mapping function for layer ``m``, or a ``ValueError`` naming it."""
         for cls, fn in _LAYERS:
             if isinstance(m, cls):

@@ -175,3 +175,31 @@ def test_file_is_written_atomically_and_is_plain_nir(tmp_path):
     graph = nir.read(path)  # any NIR reader opens it
     assert {type(n).__name__ for n in graph.nodes.values()} == {
         "Input", "Conv2d", "LIF", "SumPool2d", "Threshold", "Flatten", "Affine", "Output"}
+
+
+_SMOKE = {  # every registered spiking model of this version, at a CPU size, 8x8 inputs with 2 channels
+    "mlp": dict(hidden=(12, 8)),
+    "conv-small": dict(channels=(4, 6), pool="max"),
+    "resnet19": dict(widths=(4, 8, 8), stages=(1, 1, 1), head_hidden=8),
+    "vggsnn": dict(cfg=(4, 4, "A", 8, "M"), input_size=(8, 8)),
+    "spiking-resnet18": dict(widths=(4, 4, 8, 8), stages=(1, 1, 1, 1), stem="cifar"),
+    "spiking-resnet34": dict(widths=(4, 4, 8, 8), stages=(1, 2, 1, 1)),
+    "sew-resnet18": dict(widths=(4, 4, 8, 8), stages=(1, 1, 1, 1), stem="cifar", connect="AND"),
+    "sew-resnet34": dict(widths=(4, 4, 8, 8), stages=(1, 2, 1, 1), connect="IAND"),
+}
+
+
+@pytest.mark.parametrize("name", list(_SMOKE))
+def test_every_model_family_exports_exactly(name):
+    model = models.build(name, num_classes=5, in_channels=2, T=3, **_SMOKE[name])
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():  # non-trivial batch-norm statistics, as after training
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.running_mean.copy_(0.2 * torch.randn(m.num_features, generator=g))
+                m.running_var.copy_(0.5 + torch.rand(m.num_features, generator=g))
+                m.weight.copy_(1.0 + 0.3 * torch.randn(m.num_features, generator=g))
+    model.eval()
+    x = torch.rand(6, 2, 8, 8, generator=g) * 3
+    loaded = snir.load(snir.export(model, None, sample_input=x))
+    _check_same(model, loaded, x, rates=False)
