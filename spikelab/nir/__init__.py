@@ -11,8 +11,9 @@ Nat. Commun. 2024; PyPI ``nir``), and load NIR graphs as spikelab modules. What 
 Conventions (recorded in every exported file's metadata and read back by :func:`load`):
 
 - one graph step per time step ``dt``; a model trained on static input expects it at every step (direct encoding);
-- the discretisation: ``"euler"`` (default, as snnTorch: ``tau = dt/(1 - decay)``, ``R = 1/(1 - decay)``) or
-  ``"exact"`` (``tau = -dt/ln(decay)``, same ``R``); ``dt`` defaults to 1e-4, the step snnTorch's importer assumes;
+- the discretisation: ``"euler"`` (default, as snnTorch: ``tau = dt/(1 - decay)``, ``R = k/(1 - decay)``) or
+  ``"exact"`` (``tau = -dt/ln(decay)``, same ``R``), with ``k`` the neuron's input scale (1; PLIF's published
+  form scales by ``1/tau = 1 - decay``, so ``R = 1``); ``dt`` defaults to 1e-4, the step snnTorch's importer assumes;
 - NIR neurons fire when ``v > v_threshold``, spikelab's when ``v >= v_th``: the same threshold is written, so the
   two differ only on steps where the membrane lands exactly on the threshold;
 - NIR has only a hard reset and starts every membrane at 0: a soft or no reset is refused (``force_hard_reset=True``
