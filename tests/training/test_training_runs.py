@@ -90,7 +90,8 @@ def test_run_folder_files(tmp_path):
     h = fit(_model(), _loaders(), run_dir=run, run_config={"model": "tiny", "T": 2}, callbacks=live_reader,
             epochs=2, **QUIET)
     assert seen_lines == [1, 2]
-    assert sorted(p.name for p in run.iterdir()) == ["checkpoint.pt", "config.json", "history.jsonl", "metrics.json"]
+    assert sorted(p.name for p in run.iterdir()) == [".run.lock", "checkpoint.pt", "config.json", "history.jsonl",
+                                                 "metrics.json"]
     config = json.loads((run / "config.json").read_text())
     assert config["model"] == "tiny" and config["epochs"] == 2 and config["loss"] == "sdt"
     loaded = load_run(run)
