@@ -367,7 +367,9 @@ def _train(args: argparse.Namespace) -> int:
                   f"classes), T={cfg['T']}, {config.loss.upper()} loss, {config.optimizer} lr {config.lr:g} "
                   f"{config.schedule}, batch {cfg['batch_size']}, {device}"
                   + (f" x {size} processes" if size > 1 else "") + f" -> {run_dir}", flush=True)
-        resume = run_dir if args.resume and (run_dir / training.CHECKPOINT_FILE).is_file() else None
+        source = Path(args.resume) if args.resume else None  # a run folder, or a checkpoint file in it
+        resume = source if source is not None and source.is_file() else \
+            run_dir if source is not None and (run_dir / training.CHECKPOINT_FILE).is_file() else None
         with _StopOnSigint(stop), warnings.catch_warnings():
             warnings.simplefilter("always", training.ResumeWarning)
             warnings.showwarning = _note

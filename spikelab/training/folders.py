@@ -172,6 +172,23 @@ class RunLock:
             self.release()
 
 
+def _forget_locks_in_child() -> None:
+    """In a process forked from a training process (a DataLoader worker), close the inherited lock descriptors: the
+    lock then belongs to the training process alone and goes the moment it dies, not when its workers notice."""
+    for lock in list(_HELD.values()):
+        if lock._fd is not None:
+            try:
+                os.close(lock._fd)
+            except OSError:
+                pass
+            lock._fd, lock._count = None, 0
+    _HELD.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_locks_in_child)
+
+
 def _flock(fd: int, shared: bool = False) -> bool:
     if fcntl is None:  # pragma: no cover
         return True

@@ -66,10 +66,19 @@ class _Proc:
     def resume(self) -> None:
         self.go.write_text("go")
 
-    def kill(self) -> None:
-        """SIGKILL, as a crash or an out-of-memory kill would."""
-        os.killpg(self.proc.pid, signal.SIGKILL)
+    def kill(self, group: bool = True) -> None:
+        """SIGKILL, as a crash or an out-of-memory kill would; ``group=False`` leaves its child processes alive."""
+        if group:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        else:
+            os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait(30)
+
+    def kill_children(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
     def finish(self, timeout: float = 180) -> tuple[int, str, str]:
         try:
@@ -136,12 +145,14 @@ def test_a_run_killed_in_its_first_epoch_can_be_resumed_or_restarted(tmp_path, m
     monkeypatch.chdir(tmp_path)
     recipe = ["--epochs", "2", "--seed", "1", "--lr", "0.02", "-T", "2"]
     killed = _Proc(tmp_path, "--name", "r", *recipe, pause="step:2").paused()
-    other = _Proc(tmp_path, "--name", "q", *recipe, pause="step:1").paused()
+    other = _Proc(tmp_path, "--name", "q", *recipe, "--num-workers", "1", pause="step:1").paused()
     killed.kill()
-    other.kill()
+    other.kill(group=False)  # its DataLoader worker lives on for a while: it must not keep the lock
     run = tmp_path / "runs" / "r"
     assert (run / "config.json").is_file() and not (run / "checkpoint.pt").exists()
     assert run_state(run) == "interrupted" and not is_running(run)  # the kernel dropped the lock with the process
+    assert not is_running(tmp_path / "runs" / "q")
+    other.kill_children()
     assert list_runs(tmp_path / "runs") == []  # nothing to compare yet
     recipe_on_disk = (run / "config.json").read_bytes()
 

@@ -216,12 +216,17 @@ def test_run_comparison_reports_a_broken_run_and_draws_the_others(tmp_path):
     (tmp_path / "bad-config" / "config.json").write_text("{")
     _write_run(tmp_path, "bad-metrics", [2.0])
     (tmp_path / "bad-metrics" / "metrics.json").write_text("[1, 2]")
-    p = RunComparison(root=tmp_path, preselect=4)
-    assert set(p.select.value) == {"good", "bad", "bad-config", "bad-metrics"}
+    (tmp_path / "bad-record").mkdir()
+    (tmp_path / "bad-record" / "history.jsonl").write_text('[1, 2]\n{"kind": "epoch", "train_loss": 1}\n')
+    p = RunComparison(root=tmp_path, preselect=5)
+    assert set(p.select.value) == {"good", "bad", "bad-config", "bad-metrics", "bad-record"}
     assert {t.meta["run"] for t in p.figures["run-curves"].data} == {"good"}  # the readable run is drawn
-    assert p.error.startswith("cannot read 3 run(s)") and "not a JSON line" in p.error
-    assert "bad-config" in p.error and "bad-metrics" in p.error
-    assert p.table.value.count("unreadable") == 3 and "<td>good</td>" in p.table.value
+    assert p.error.startswith("cannot read 4 run(s)") and "not a JSON line" in p.error
+    assert "bad-config" in p.error and "bad-metrics" in p.error and "must be a JSON object" in p.error
+    assert p.table.value.count("unreadable") == 4 and "<td>good</td>" in p.table.value
+    (tmp_path / "bad-record" / "history.jsonl").write_text('{"kind": "epoch", "train_loss": 1}\n')
+    p.refresh()
+    assert "needs an integer 'epoch'" in p.error
 
 
 def test_run_comparison_states_come_from_the_run_lock(tmp_path):

@@ -86,7 +86,7 @@ class RunComparison(Panel):
             try:
                 h = load_run(root / n)
                 m, state = load_metrics(root / n) or {}, run_state(root / n)
-            except (OSError, ValueError) as e:  # one corrupt run must not hide the others
+            except Exception as e:  # one corrupt run must not hide the others
                 broken.append(f"{n} ({type(e).__name__}: {e})")
                 rows.append([n, "", "", "", "", "", "", "", "unreadable"])
                 continue
