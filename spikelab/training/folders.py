@@ -27,6 +27,7 @@ is not enforced. Network file systems may not honour ``flock``.
 from __future__ import annotations
 
 import errno
+import glob
 import os
 import shutil
 import socket
@@ -283,6 +284,17 @@ def _tmp_pid(name: str) -> int | None:
         return int(parts[-3])
     except (IndexError, ValueError):
         return None
+
+
+def remove_dead_temporaries(path: Path) -> list[Path]:
+    """Remove the temporary files of ``path`` (``.<name>.<pid>.<random>.tmp``) whose writing process is dead."""
+    removed = []
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        pid = _tmp_pid(tmp.name)
+        if pid is not None and pid != os.getpid() and not _pid_alive(pid):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
 
 
 def clean_stale(root: str | os.PathLike) -> list[Path]:

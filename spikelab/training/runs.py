@@ -30,12 +30,19 @@ from spikelab.training.folders import (
     LOCK_FILE,
     METRICS_FILE,
     is_running,
+    remove_dead_temporaries,
 )
 
 
 def atomic_write(path: Path, write: Any, mode: str = "w") -> None:
-    """Write through ``write(file)`` into a temporary file beside ``path``, then rename it over ``path``."""
+    """Write through ``write(file)`` into a temporary file beside ``path``, then rename it over ``path``.
+
+    The temporary file is ``.<name>.<pid>.<random>.tmp``; those of ``path`` whose writer is dead (killed during a
+    write) are removed first, so none is left forever.
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_dead_temporaries(path)
     tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
     try:
         with open(tmp, mode.replace("w", "x")) as f:  # "x": never reuse a file; permissions follow the umask

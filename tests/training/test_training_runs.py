@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 
 import pytest
@@ -138,3 +139,21 @@ def test_checkpoints_are_atomic_and_loaded_weights_only(tmp_path):
         load_checkpoint(tmp_path / "junk.pt")
     with pytest.raises(FileNotFoundError):
         load_checkpoint(tmp_path / "none.pt")
+
+
+def test_atomic_write_removes_the_temporaries_of_dead_writers(tmp_path):
+    import subprocess
+    import sys
+
+    from spikelab.training import atomic_write
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)  # a process that has ended
+    stale = tmp_path / f".table.json.{dead_pid}.0badc0de.tmp"
+    live = tmp_path / f".table.json.{os.getppid()}.0badc0de.tmp"  # a writer still at work: not ours to remove
+    other = tmp_path / f".other.json.{dead_pid}.0badc0de.tmp"
+    for f in (stale, live, other):
+        f.write_text("half")
+    atomic_write(tmp_path / "table.json", lambda f: f.write("{}"))
+    assert (tmp_path / "table.json").read_text() == "{}"
+    assert not stale.exists() and live.exists() and other.exists()
