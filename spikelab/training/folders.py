@@ -128,7 +128,6 @@ class RunLock:
         return self._count > 0
 
     def _register(self) -> "RunLock":
-        self._key = (os.path.realpath(self.path), threading.get_ident())
         with _HELD_GUARD:
             _HELD[self._key] = self
         if self._fd is not None:  # who holds it, for the message another process gets
