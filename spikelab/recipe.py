@@ -111,7 +111,12 @@ def build_model(cfg: Mapping[str, Any], state_dict: Mapping[str, Any] | None = N
 
     from spikelab.training.resume import state_dict_mismatch
 
-    check_model_settings(cfg)
+    try:
+        check_model_settings(cfg)
+    except ValueError as err:
+        if source == "the run":
+            raise
+        raise ValueError(f"{source}: {err}") from None
     if state_dict is not None:
         with torch.device("meta"):
             expected = {k: tuple(v.shape) for k, v in _build(cfg).state_dict().items()}
