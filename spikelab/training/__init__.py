@@ -14,7 +14,7 @@ from spikelab.training.config import (
     parse_device,
     select_device,
 )
-from spikelab.training.distributed import init_distributed, shard_loader, shutdown_distributed, world
+from spikelab.training.distributed import init_distributed, shard_loader, shutdown_distributed, sync_tdbn, world
 from spikelab.training.evaluation import evaluate
 from spikelab.training.loop import final_metrics, fit
 from spikelab.training.runs import (
@@ -34,7 +34,7 @@ from spikelab.training.runs import (
 __all__ = [
     "fit", "evaluate", "final_metrics", "TrainConfig", "OPTIMIZERS", "SCHEDULES", "build_optimizer", "lr_at",
     "parse_device", "select_device", "Callback", "CallbackList", "EVENTS", "init_distributed",
-    "shutdown_distributed", "shard_loader", "world", "RunWriter", "list_runs", "load_run", "load_metrics",
+    "shutdown_distributed", "shard_loader", "sync_tdbn", "world", "RunWriter", "list_runs", "load_run", "load_metrics",
     "load_checkpoint", "save_checkpoint", "write_json", "CONFIG_FILE", "HISTORY_FILE", "METRICS_FILE",
     "CHECKPOINT_FILE",
 ]
