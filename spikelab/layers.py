@@ -277,6 +277,12 @@ class StaticStem(nn.Module):
         check_float_tensor(x, "x")
         if x.dim() < 2:
             raise ValueError(f"x must be a static batch [B, ...], got shape {tuple(x.shape)}")
-        with repeated_steps(self.module, self.T):
-            y = self.module(x.unsqueeze(0))  # [1, B, ...]
+        try:
+            with repeated_steps(self.module, self.T):
+                y = self.module(x.unsqueeze(0))  # [1, B, ...]
+        except (RuntimeError, ValueError) as err:
+            if type(err) not in (RuntimeError, ValueError):
+                raise
+            raise type(err)(f"StaticStem runs its module once on the static batch x of shape {_shape(x)}, as a "
+                            f"one-step sequence [1, {_shape(x)[1:]}: {err}") from err
         return y.expand(self.T, *y.shape[1:])

@@ -102,6 +102,13 @@ def test_seq_to_ann_reports_channel_mismatches_in_the_callers_shape():
         pool(torch.rand(2, 5, 3, 8, 8))
 
 
+def test_static_stem_reports_errors_with_the_static_shape():
+    stem = StaticStem(SeqToANN(nn.Conv2d(3, 4, 3)), T=5)
+    with pytest.raises(ValueError, match=r"static batch x of shape \[2, 1, 8, 8\], as a one-step sequence "
+                                         r"\[1, 2, 1, 8, 8\].*3 channels at dimension 2"):
+        stem(torch.rand(2, 1, 8, 8))
+
+
 def test_time_distributed_layers_take_real_floating_point_input():
     x = torch.ones(2, 3, 4, dtype=torch.int64)
     for layer in (SeqToANN(nn.Linear(4, 2)), TdBatchNorm(3), StaticStem(SeqToANN(nn.Linear(3, 4)), 2)):
