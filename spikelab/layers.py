@@ -18,6 +18,7 @@ from contextlib import contextmanager
 
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
@@ -182,14 +183,35 @@ class TdBatchNorm(_BatchNorm):
                 f"{_shape(x_seq)} (T = {T}, B = {x_seq.shape[1]}, nothing else to average over): use a batch of "
                 "more than one sample or more time steps, or eval mode"
             )
-        if self._repeat == 1 and processes == 1:
-            return _split_time(super().forward(x), T)
+        if processes == 1 and (self._repeat == 1 or x.numel() > self.num_features):
+            if self._repeat == 1:
+                return _split_time(super().forward(x), T)
+            return _split_time(self._repeated(x), T)
         return _split_time(self._normalise(x, processes > 1), T)
 
+    def _repeated(self, x: torch.Tensor) -> torch.Tensor:
+        """One process, an input standing for ``_repeat`` identical steps: the fused batch norm normalises (the
+        repeat changes neither the mean nor the biased variance) and the running statistics are updated here with
+        the repeated count."""
+        y = F.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
+        if self.track_running_stats and self.running_mean is not None and self.running_var is not None:
+            with torch.no_grad():
+                dims = [0, *range(2, x.dim())]
+                var, mean = torch.var_mean(x.to(torch.promote_types(x.dtype, torch.float32)), dims, correction=0)
+                self._update_running(mean, var, x.numel() // self.num_features * self._repeat)
+        return y
+
+    def _update_running(self, mean: torch.Tensor, var: torch.Tensor, n: "int | torch.Tensor") -> None:
+        """Running statistics from a batch's mean and biased variance over ``n`` values (unbiased: ``n / (n-1)``)."""
+        self.num_batches_tracked.add_(1)  # type: ignore[union-attr]
+        f = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+        self.running_mean.mul_(1 - f).add_(f * mean.to(self.running_mean.dtype))  # type: ignore[union-attr]
+        self.running_var.mul_(1 - f).add_(f * (var * n / (n - 1)).to(self.running_var.dtype))  # type: ignore
+
     def _normalise(self, x: torch.Tensor, distributed: bool) -> torch.Tensor:
-        """Training-mode batch norm written out: for a repeated static input (``_repeat`` identical steps, which
-        change neither the mean nor the biased variance but do change the count ``n``) and for statistics summed
-        over processes. Statistics are computed in at least float32."""
+        """Training-mode batch norm written out: for statistics summed over processes, and for a repeated static
+        input with a single value per channel (which the fused kernel refuses). Statistics are computed in at
+        least float32."""
         C = self.num_features
         dims = [0, *range(2, x.dim())]
         shape = (1, C) + (1,) * (x.dim() - 2)
@@ -209,11 +231,7 @@ class TdBatchNorm(_BatchNorm):
             y = y * self.weight.view(shape) + self.bias.view(shape)
         if self.track_running_stats and self.running_mean is not None and self.running_var is not None:
             with torch.no_grad():
-                self.num_batches_tracked.add_(1)  # type: ignore[union-attr]
-                f = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
-                n = count * self._repeat
-                self.running_mean.mul_(1 - f).add_(f * mean.to(self.running_mean.dtype))
-                self.running_var.mul_(1 - f).add_(f * (var * n / (n - 1)).to(self.running_var.dtype))
+                self._update_running(mean.detach(), var.detach(), count * self._repeat)
         return y.to(x.dtype)
 
 
