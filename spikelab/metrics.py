@@ -21,7 +21,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from spikelab._checks import check_int, check_real, check_tensor
+from spikelab._checks import check_int, check_real, check_tensor, check_tensor_range
 from spikelab.layers import SeqToANN, StaticStem, TdBatchNorm
 from spikelab.losses import rate_accuracy, rate_predict
 from spikelab.neurons import BaseNeuron
@@ -101,6 +101,9 @@ class Accuracy:
         pred = rate_predict(outputs)
         if targets.shape != pred.shape:
             raise ValueError(f"targets must be [B] = [{pred.shape[0]}], got shape {tuple(targets.shape)}")
+        if targets.is_floating_point() or targets.is_complex() or targets.dtype == torch.bool:
+            raise TypeError(f"targets must hold integer class indices, got {targets.dtype}")  # NaN never matches
+        check_tensor_range(targets, "targets", 0, outputs.shape[-1] - 1, " (class indices)")
         correct = int((pred == targets).sum())
         self.correct += correct
         self.count += targets.numel()

@@ -150,6 +150,10 @@ def test_mean_and_accuracy_meters():
     assert accuracy(out, torch.tensor([0, 1, 1, 2])) == pytest.approx(0.75)
     with pytest.raises(ValueError, match="targets"):
         acc.update(out, torch.tensor([0, 1]))
+    with pytest.raises(TypeError, match="integer class indices"):  # a NaN target would count as a silent miss
+        acc.update(out, torch.tensor([0.0, 1.0, float("nan"), 2.0]))
+    with pytest.raises(ValueError, match=r"targets must lie in \[0, 2\]"):
+        acc.update(out, torch.tensor([0, 1, 3, 2]))
 
 
 def test_ops_meter_needs_a_sample_count_and_rejects_bad_input():
