@@ -153,7 +153,7 @@ class TdBatchNorm(_BatchNorm):
             raise TypeError(f"sync must be a bool, got {type(sync).__name__}")
         super().__init__(num_features, eps=check_positive(eps, "eps"), momentum=momentum)
         self.v_th, self.alpha, self.sync = v_th, alpha, sync
-        self._repeat = 1  # set by StaticStem during its call: each input stands for this many identical steps
+        self._repeat = 1  # set by repeated_steps (StaticStem): each input stands for this many identical steps
         with torch.no_grad():
             self.weight.fill_(self.alpha * self.v_th)
 
