@@ -5,14 +5,21 @@ A training panel runs ``fit`` in a :class:`BackgroundTask` so the page stays res
 ``stop_event`` is handed to ``fit``, which checks it every step. Redraws from the training thread go through a
 :class:`Throttle` (the training panel redraws curves twice a second, raster and rates every 1.5 s):
 unthrottled redraws flood the websocket and make Stop take seconds.
+
+When the process exits normally (a Voila or Jupyter kernel asked to shut down: a closed dashboard page culled by
+the server, the server stopped), :func:`stop_all_tasks` stops every task still running and waits a few seconds for
+it, so that a training run ends "stopped" (``metrics.json`` written, its folder lock released) rather than being cut
+mid-step.
 """
 from __future__ import annotations
 
+import atexit
 import math
 import os
 import threading
 import time
 import traceback
+import weakref
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,6 +30,8 @@ from spikelab.history import History
 from spikelab.recipe import DEFAULTS, run_name
 
 TASK_STATES = ("idle", "running", "done", "stopped", "failed")
+EXIT_WAIT_S = 4.0  # how long an exiting process waits for its tasks to stop (a kernel is killed after 5 s)
+_RUNNING: "weakref.WeakSet[BackgroundTask]" = weakref.WeakSet()  # tasks started in this process and not ended
 
 
 class Throttle:
@@ -93,10 +102,14 @@ class BackgroundTask:
                 self.error = f"{type(e).__name__}: {e}"
                 self.traceback = traceback.format_exc()
             finally:
-                if on_done is not None:
-                    on_done(self)
+                try:
+                    if on_done is not None:
+                        on_done(self)
+                finally:
+                    _RUNNING.discard(self)
 
         self._thread = threading.Thread(target=body, name="spikelab-task", daemon=True)
+        _RUNNING.add(self)
         self._thread.start()
 
     def stop(self) -> None:
@@ -109,6 +122,22 @@ class BackgroundTask:
             return True
         self._thread.join(timeout)
         return not self._thread.is_alive()
+
+
+def stop_all_tasks(timeout: float = EXIT_WAIT_S) -> list[BackgroundTask]:
+    """Stop every :class:`BackgroundTask` running in this process and wait up to ``timeout`` seconds in all for
+    them to end; returns those still running after that. Registered with ``atexit``: a kernel that shuts down
+    stops its training, which then writes its run folder's ``metrics.json`` (state "stopped")."""
+    tasks = [t for t in list(_RUNNING) if t.running]
+    for t in tasks:
+        t.stop()
+    deadline = time.monotonic() + check_positive(timeout, "timeout")
+    for t in tasks:
+        t.wait(max(deadline - time.monotonic(), 0.0))
+    return [t for t in tasks if t.running]
+
+
+atexit.register(stop_all_tasks)
 
 
 TRAIN_DATASETS = ("digits", "digits-events", "fashion-mnist", "fashion-mnist-events")
