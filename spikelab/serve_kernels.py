@@ -5,8 +5,9 @@ Voila starts a kernel (about 300 MB with torch) for every page view. This manage
 ``AsyncMappingKernelManager`` (Voila wraps it in its preheating pool, which keeps its spare kernel out of culling):
 
 - **a page closed**: a kernel that has had no page connected for ``cull_idle_timeout`` seconds is shut down, even
-  while it is busy or its training thread keeps it sending messages (jupyter_server's own rule, also applied, culls
-  only kernels that send nothing). The check runs every ``cull_interval`` seconds. A kernel with a page open is
+  while its training thread keeps it sending messages (jupyter_server's own rule culls only kernels that send
+  nothing). A kernel running cells is left alone (Voila renders a page by running its notebook before the browser
+  connects); its clock starts when it is idle. The check runs every ``cull_interval`` seconds. A kernel with a page open is
   never culled (``cull_connected`` stays False). Shutting a kernel down asks it to exit; its ``atexit`` handlers run,
   and :func:`spikelab.viz._live.stop_all_tasks` stops any training in it, so the run folder ends "stopped".
 - **the cap**: starting a kernel beyond ``max_kernels`` (counting kernels alive and starting, the preheated spare
@@ -25,9 +26,9 @@ from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelMana
 from tornado.web import HTTPError
 from traitlets import Int
 
-TOO_MANY = ("{n} dashboards are open on this server, its limit (spikelab dashboard --max-kernels {n}). Close a "
-            "dashboard tab you no longer use and reload this page: a closed page's kernel is freed after "
-            "{idle} s.")
+TOO_MANY = ("Too many dashboards open: {n} dashboards are open on this server, its limit (spikelab dashboard "
+            "--max-kernels {n}). Close a dashboard tab you no longer use and reload this page: a closed page's "
+            "kernel is freed after {idle} s.")
 
 
 class CappedKernelManager(AsyncMappingKernelManager):
@@ -53,7 +54,7 @@ class CappedKernelManager(AsyncMappingKernelManager):
             message = TOO_MANY.format(n=self.max_kernels, idle=self.cull_idle_timeout)
             self.log.warning("Refusing a kernel: %s alive or starting (max_kernels=%s)", self.kernel_count,
                              self.max_kernels)
-            raise HTTPError(503, message, reason="Too many dashboards open")
+            raise HTTPError(503, message, reason=message)  # Voila's error page shows the reason
         self._starting += 1
         try:
             kernel_id = await super().start_kernel(*args, **kwargs)
@@ -82,20 +83,30 @@ class CappedKernelManager(AsyncMappingKernelManager):
     def notify_disconnect(self, kernel_id: str) -> None:
         super().notify_disconnect(kernel_id)
         if self._kernel_connections.get(kernel_id, 0) <= 0:
-            self._alone_since[kernel_id] = time.monotonic()
+            self._alone_since[kernel_id] = time.monotonic()  # a page reloading reconnects well within the timeout
 
     async def cull_kernel_if_idle(self, kernel_id: str) -> None:
-        # Voila's pool subclass has already returned for its preheated spare, so a kernel seen here alone for the
-        # first time (never connected yet, or handed to a page that has not connected yet) starts its clock now.
-        connections = self._kernel_connections.get(kernel_id, 0)
-        if connections <= 0 and self.cull_idle_timeout > 0:
-            since = self._alone_since.setdefault(kernel_id, time.monotonic())
-            alone = time.monotonic() - since
-            if alone > self.cull_idle_timeout:
-                self.log.warning("Culling kernel %s: no page connected for %d s", kernel_id, alone)
-                await self.shutdown_kernel(kernel_id)
-                return
-        await super().cull_kernel_if_idle(kernel_id)
+        """Shut ``kernel_id`` down if it has been without a page for ``cull_idle_timeout`` seconds (or is dead).
+
+        Voila's pool subclass has already returned for its preheated spare, so a kernel seen here alone for the first
+        time (never connected yet, or just handed to a page that has not connected yet) starts its clock now. A
+        kernel running cells is never culled (Voila renders a page by running its notebook before the browser
+        connects) and its clock restarts; a kernel with a page connected is never culled. jupyter_server's own
+        activity rule is not used: it would cull a kernel handed to a page before the page connects.
+        """
+        kernel = self._kernels.get(kernel_id)
+        state = getattr(kernel, "execution_state", None)
+        if kernel is None or state == "dead":
+            await super().cull_kernel_if_idle(kernel_id)  # shuts a dead kernel down
+            return
+        if state in ("starting", "busy") or self._kernel_connections.get(kernel_id, 0) > 0 \
+                or self.cull_idle_timeout <= 0:
+            self._alone_since.pop(kernel_id, None)
+            return
+        alone = time.monotonic() - self._alone_since.setdefault(kernel_id, time.monotonic())
+        if alone > self.cull_idle_timeout:
+            self.log.warning("Culling kernel %s: no page connected for %d s", kernel_id, alone)
+            await self.shutdown_kernel(kernel_id)
 
     def _refill_pools(self) -> None:
         """Drop preheat tasks that failed (refused by the cap) and refill a pool left without its spare."""
