@@ -5,19 +5,26 @@ it. One set of defaults and one run-name format for every way of starting a run.
 The ``run_config`` of such a run (stored in ``config.json`` and in every checkpoint, beside the TrainConfig fields)
 holds the settings chosen (:data:`CHOSEN_KEYS`: ``model``, ``dataset`` (a registry name or an absolute folder
 path), ``data_root`` (absolute, or None), ``limit``, ``augment``, ``size`` (``[H, W]`` resize of image folders, or
-None), ``T``, ``batch_size``) and those derived from the data (:data:`DERIVED_KEYS`: ``num_classes``,
-``input_shape`` of one sample (``[C, H, W]``, or ``[T, 2, H, W]`` for events), ``is_event``, ``world_size``).
+None), ``T``, ``batch_size``, ``drop_last`` (the training loader drops its last, partial batch, so that every step
+averages the same number of samples), ``neuron`` (the spiking layers' neuron, :func:`neuron_recipe`)) and those
+derived from the data (:data:`DERIVED_KEYS`: ``num_classes``, ``input_shape`` of one sample (``[C, H, W]``, or
+``[T, 2, H, W]`` for events), ``is_event``, ``world_size``). A run written before a key existed reads it as
+:data:`LEGACY` says (the behaviour it was trained with).
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 DEFAULTS: dict[str, Any] = dict(model="conv-small", dataset="digits", T=4, epochs=15, batch_size=32, lr=1e-2,
-                                optimizer="adam", schedule="cosine", loss="sdt", seed=0)
-CHOSEN_KEYS = ("model", "dataset", "data_root", "limit", "augment", "size", "T", "batch_size")
+                                optimizer="adam", schedule="cosine", loss="sdt", seed=0, drop_last=True)
+CHOSEN_KEYS = ("model", "dataset", "data_root", "limit", "augment", "size", "T", "batch_size", "drop_last", "neuron")
+#: what a run written before a key existed was trained with (``neuron`` None: the model's default neuron)
+LEGACY: dict[str, Any] = dict(size=None, drop_last=False, neuron=None)
+WIDTH_KEY = "width"  # the surrogate's width parameter in a neuron recipe (alpha, slope, gamma or width)
 DERIVED_KEYS = ("num_classes", "input_shape", "is_event", "world_size")
 MODEL_KEYS = ("model", "T", "num_classes", "input_shape", "is_event")  # what building the network needs
 INPUT_SIZE_MODELS = ("mlp", "conv-small", "vggsnn")  # models that take input_size=(H, W)
@@ -49,7 +56,102 @@ def make_data(cfg: Mapping[str, Any], *, batch_size: int, seed: int, num_workers
         cfg["dataset"], batch_size=batch_size, root=cfg.get("data_root"),
         augment=cfg.get("augment", False) if augment is None else augment, seed=seed, num_workers=num_workers,
         T=cfg["T"], limit=cfg.get("limit") if limit == "recipe" else limit,
-        size=tuple(size) if size is not None else None)
+        size=tuple(size) if size is not None else None, drop_last=bool(cfg.get("drop_last", LEGACY["drop_last"])))
+
+
+def _model_neuron(model: str):
+    """The :class:`~spikelab.neurons.NeuronConfig` model ``model`` is built with by default (built on the meta
+    device: no memory)."""
+    import torch
+
+    from spikelab import models
+
+    kwargs = {"input_size": (8, 8)} if model in INPUT_SIZE_MODELS else {}
+    with torch.device("meta"):
+        return models.build(model, num_classes=2, in_channels=1, T=1, **kwargs).neuron_config
+
+
+def neuron_recipe(neuron: Any = None, *, model: str | None = None, **changes: Any) -> dict[str, Any]:
+    """A neuron as recipe data (JSON): every :class:`~spikelab.neurons.NeuronConfig` field (``kind``, ``decay``,
+    ``v_th``, ``reset``, ``detach_reset``, ``v_reset``, ...), with ``surrogate`` as a name and ``width`` its width
+    parameter (atan/sigmoid ``alpha``, fast_sigmoid ``slope``, triangle ``gamma``, rectangle ``width``).
+
+    ``neuron`` is a :class:`~spikelab.neurons.NeuronConfig` or such a dict; None takes the default neuron of
+    ``model``. ``changes`` replace fields (``v_th=1.5``, ``surrogate="triangle"``: a new family without a
+    ``width`` takes that family's default width). Raises ``ValueError`` naming a bad field.
+    """
+    from spikelab import surrogate as _surrogate
+    from spikelab.neurons import NeuronConfig
+
+    if neuron is None:
+        if model is None:
+            raise TypeError("neuron_recipe needs a neuron or a model name")
+        neuron = _model_neuron(model)
+    if isinstance(neuron, NeuronConfig):
+        sg = _surrogate.get(neuron.surrogate)
+        out = {f.name: getattr(neuron, f.name) for f in dataclasses.fields(NeuronConfig)}
+        out.update(surrogate=sg.name, **{WIDTH_KEY: float(getattr(sg, sg.width_param))})
+        out = {k: float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v for k, v in out.items()}
+    elif isinstance(neuron, Mapping):
+        out = dict(neuron)
+    else:
+        raise TypeError(f"neuron must be a NeuronConfig, a neuron recipe dict or None, got {type(neuron).__name__}")
+    unknown = sorted(set(changes) - set(_neuron_keys()))
+    if unknown:
+        raise ValueError(f"unknown neuron settings {unknown}; they are {list(_neuron_keys())}")
+    if "surrogate" in changes and "width" not in changes and changes["surrogate"] != out.get("surrogate"):
+        sg = _surrogate.get(changes["surrogate"])
+        changes["width"] = float(getattr(sg, sg.width_param))
+    out.update(changes)
+    neuron_config(out)  # checks every field
+    return out
+
+
+def _neuron_keys() -> tuple[str, ...]:
+    from spikelab.neurons import NeuronConfig
+
+    return tuple(f.name for f in dataclasses.fields(NeuronConfig)) + (WIDTH_KEY,)
+
+
+REQUIRED_NEURON_KEYS = ("kind", "decay", "v_th", "reset", "surrogate", WIDTH_KEY)  # the others have defaults
+
+
+def neuron_config(recipe: Mapping[str, Any] | None):
+    """The :class:`~spikelab.neurons.NeuronConfig` of a neuron recipe (:func:`neuron_recipe`); None for None (the
+    model's default). Fields beyond :data:`REQUIRED_NEURON_KEYS` that a recipe lacks take ``NeuronConfig``'s
+    defaults; a missing required, unknown or invalid field raises ``ValueError`` naming it."""
+    from spikelab import surrogate as _surrogate
+    from spikelab.neurons import NeuronConfig
+
+    if recipe is None:
+        return None
+    if not isinstance(recipe, Mapping):
+        raise ValueError(f"the run setting neuron must be a dict of {list(REQUIRED_NEURON_KEYS)}, got {recipe!r}")
+    missing = [k for k in REQUIRED_NEURON_KEYS if k not in recipe]
+    unknown = sorted(set(recipe) - set(_neuron_keys()))
+    if missing or unknown:
+        raise ValueError("the run setting neuron is invalid:" + (f" it lacks {missing}" if missing else "")
+                         + (f" unknown fields {unknown}" if unknown else ""))
+    try:
+        family = _surrogate.get(recipe["surrogate"])
+        sg = _surrogate.get(recipe["surrogate"], **{family.width_param: recipe[WIDTH_KEY]})
+        fields = {k: v for k, v in recipe.items() if k != WIDTH_KEY}
+        return NeuronConfig(**dict(fields, surrogate=sg))
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"the run setting neuron is invalid: {err}") from None
+
+
+def describe_neuron(recipe: Mapping[str, Any] | None) -> str:
+    """A neuron recipe in a few words, e.g. ``"LIF decay 0.5, v_th 1, hard reset; atan alpha=2"`` (``"model
+    default"`` for None)."""
+    if recipe is None:
+        return "model default"
+    from spikelab import surrogate as _surrogate
+
+    param = _surrogate.get(recipe["surrogate"]).width_param
+    leak = "" if recipe["kind"] == "if" else f" decay {recipe['decay']:g},"
+    return (f"{recipe['kind'].upper()}{leak} v_th {recipe['v_th']:g}, {recipe['reset']} reset; "
+            f"{recipe['surrogate']} {param}={recipe['width']:g}")
 
 
 def with_data(cfg: Mapping[str, Any], info: Any, *, world_size: int = 1) -> dict[str, Any]:
@@ -88,6 +190,7 @@ def check_model_settings(cfg: Mapping[str, Any]) -> None:
             any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in shape):
         raise ValueError(f"the run setting input_shape must be {rank} positive ints "
                          f"({'[T, 2, H, W]' if cfg['is_event'] else '[C, H, W]'}), got {shape!r}")
+    neuron_config(cfg.get("neuron", LEGACY["neuron"]))
 
 
 def _build(cfg: Mapping[str, Any]):
@@ -97,7 +200,8 @@ def _build(cfg: Mapping[str, Any]):
     if cfg["model"] in INPUT_SIZE_MODELS:
         kwargs["input_size"] = tuple(cfg["input_shape"][-2:])
     in_channels = cfg["input_shape"][1] if cfg["is_event"] else cfg["input_shape"][0]
-    return models.build(cfg["model"], num_classes=cfg["num_classes"], in_channels=in_channels, T=cfg["T"], **kwargs)
+    return models.build(cfg["model"], num_classes=cfg["num_classes"], in_channels=in_channels, T=cfg["T"],
+                        neuron=neuron_config(cfg.get("neuron", LEGACY["neuron"])), **kwargs)
 
 
 def build_model(cfg: Mapping[str, Any], state_dict: Mapping[str, Any] | None = None, *, source: Any = "the run"):

@@ -27,7 +27,8 @@ from typing import Any
 
 from spikelab._checks import check_choice, check_int, check_positive, check_range
 from spikelab.history import History
-from spikelab.recipe import DEFAULTS, run_name
+from spikelab.neurons import NeuronConfig
+from spikelab.recipe import DEFAULTS, neuron_recipe, run_name
 
 TASK_STATES = ("idle", "running", "done", "stopped", "failed")
 EXIT_WAIT_S = 4.0  # how long an exiting process waits for its tasks to stop (a kernel is killed after 5 s)
@@ -147,9 +148,11 @@ TRAIN_MODELS = ("conv-small", "mlp")
 @dataclass(frozen=True)
 class TrainSettings:
     """What a training panel trains: dataset and model names, loss (``"sdt"``/``"tet"`` with ``lam``), time steps
-    ``T``, ``epochs``, learning rate ``lr``, ``batch_size``, and ``limit`` (samples kept per split, None for all).
-    The rest of the recipe (Adam, cosine schedule, seed) and every default are those of ``spikelab train``
-    (:data:`spikelab.recipe.DEFAULTS`). Invalid values raise ``ValueError``/``TypeError`` with a readable message."""
+    ``T``, ``epochs``, learning rate ``lr``, ``batch_size``, ``limit`` (samples kept per split, None for all) and
+    ``neuron`` (the spiking layers' :class:`~spikelab.neurons.NeuronConfig`, its surrogate with its width; None:
+    the model's default). The rest of the recipe (Adam, cosine schedule, seed, the partial last batch dropped) and
+    every default are those of ``spikelab train`` (:data:`spikelab.recipe.DEFAULTS`). Invalid values raise
+    ``ValueError``/``TypeError`` with a readable message."""
 
     dataset: str = DEFAULTS["dataset"]
     model: str = DEFAULTS["model"]
@@ -160,6 +163,7 @@ class TrainSettings:
     lr: float = DEFAULTS["lr"]
     batch_size: int = DEFAULTS["batch_size"]
     limit: int | None = None
+    neuron: NeuronConfig | None = None
 
     def __post_init__(self) -> None:
         check_choice(self.dataset, "dataset", TRAIN_DATASETS)
@@ -174,6 +178,8 @@ class TrainSettings:
         check_int(self.batch_size, "batch_size", minimum=1)
         if self.limit is not None:
             check_int(self.limit, "limit", minimum=1)
+        if self.neuron is not None and not isinstance(self.neuron, NeuronConfig):
+            raise TypeError(f"neuron must be a spikelab.neurons.NeuronConfig or None, got {type(self.neuron).__name__}")
 
     def run_name(self) -> str:
         """The run folder name, as ``spikelab train`` names it: ``<model>-<dataset>-<date>-<time>``."""
@@ -182,7 +188,8 @@ class TrainSettings:
     def run_config(self) -> dict[str, Any]:
         """The run settings ``spikelab train`` would store for the same choice (before the data adds its own)."""
         return dict(model=self.model, dataset=self.dataset, data_root=None, limit=self.limit, augment=False,
-                    size=None, T=self.T, batch_size=self.batch_size)
+                    size=None, T=self.T, batch_size=self.batch_size, drop_last=DEFAULTS["drop_last"],
+                    neuron=neuron_recipe(self.neuron, model=self.model))
 
     def train_config(self):
         """The :class:`~spikelab.training.TrainConfig` ``spikelab train`` would build for the same choice."""
@@ -204,7 +211,8 @@ class TrainingJob:
     The run is a run like any ``spikelab train`` run: its folder under ``runs_dir`` is claimed with the same
     function and name format when it starts (``run_dir``, None before), locked while it trains, and holds the same
     settings, so ``spikelab eval`` and ``spikelab train --resume`` accept it. A run that fails before its first
-    epoch leaves no folder.
+    epoch leaves no folder. Once the data and model are ready, ``model`` is the network being trained and
+    ``run_config`` its complete recipe (what ``config.json`` holds besides the TrainConfig).
     """
 
     def __init__(self, settings: TrainSettings, *, runs_dir: str | os.PathLike,
@@ -216,12 +224,16 @@ class TrainingJob:
         self.settings = settings
         self.runs_dir = Path(runs_dir)
         self.run_dir: Path | None = None
-        self.history = History(config=asdict(settings), name=settings.run_name())
+        self.history = History(config=dict(asdict(settings), neuron=neuron_recipe(settings.neuron,
+                                                                                  model=settings.model)),
+                               name=settings.run_name())
         self.epoch_end_steps: list[int] = []
         self.total_steps = 0
         self.task = BackgroundTask()
         self._listener = listener
         self._meters: tuple[Any, Any] | None = None
+        self.model: Any = None
+        self.run_config: dict[str, Any] | None = None
 
     def start(self) -> None:
         """Start training in the background."""
@@ -270,6 +282,7 @@ class TrainingJob:
             cfg = recipe.with_data(cfg, loaders[2])
             torch.manual_seed(config.seed)  # the weights spikelab train would start from
             net = recipe.build_model(cfg)
+            self.model, self.run_config = net, cfg
             sample, rates = SpikeSample(net, max_neurons=256).attach(), FiringRates(net).attach()
             self._meters = (sample, rates)
             try:
