@@ -3,6 +3,9 @@
 - :func:`direct`: the analogue input repeated at every step (the first layer acts as the encoder; SPEC section 3).
 - :func:`rate`: Bernoulli ("Poisson") spikes with probability ``gain * x`` per step.
 - :func:`latency`: one spike per input, earlier for larger values (time to first spike).
+
+:func:`decode_rate` and :func:`decode_latency` turn spike trains back into intensities (to measure how faithful a
+code is at a given ``T``).
 """
 from __future__ import annotations
 
@@ -69,6 +72,33 @@ def latency(
     steps = torch.arange(T, device=x.device).view(T, *([1] * x.dim()))
     out = (steps == t_spike.unsqueeze(0)) & fires.unsqueeze(0)
     return out.to(x.dtype if x.is_floating_point() else torch.float32)
+
+
+def decode_rate(spikes: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
+    """Estimate the intensities behind a rate code: ``count / (T * gain)``, ``[T, B, ...]`` -> ``[B, ...]``.
+
+    Unbiased; each estimate has standard deviation ``sqrt(x (1 / gain - x) / T)`` (a binomial count).
+    """
+    check_tensor(spikes, "spikes")
+    if spikes.dim() < 1 or spikes.shape[0] < 1:
+        raise ValueError(f"spikes must be [T, ...] with T >= 1, got shape {tuple(spikes.shape)}")
+    gain = check_range(gain, "gain", 0.0, 1.0)
+    if gain == 0.0:
+        raise ValueError("gain must be > 0, got 0")
+    return spikes.to(torch.float64).mean(0) / gain
+
+
+def decode_latency(spikes: torch.Tensor) -> torch.Tensor:
+    """Invert the linear latency code: a spike at step ``t`` decodes to ``1 - t / (T - 1)`` (1 if ``T = 1``); an
+    input that never spiked decodes to 0. ``[T, B, ...]`` -> ``[B, ...]`` (float64); the first spike counts."""
+    check_tensor(spikes, "spikes")
+    if spikes.dim() < 1 or spikes.shape[0] < 1:
+        raise ValueError(f"spikes must be [T, ...] with T >= 1, got shape {tuple(spikes.shape)}")
+    T = spikes.shape[0]
+    fired = spikes.to(torch.bool)
+    first = fired.to(torch.int8).argmax(0).to(torch.float64)  # index of the first spike (0 if none)
+    value = 1.0 - first / (T - 1) if T > 1 else torch.ones_like(first)
+    return torch.where(fired.any(0), value, torch.zeros_like(value))
 
 
 ENCODERS = {"direct": direct, "rate": rate, "latency": latency}
