@@ -20,6 +20,7 @@ from typing import Any
 
 from spikelab._checks import check_choice, check_int, check_positive, check_range
 from spikelab.history import History
+from spikelab.neurons import NeuronConfig
 
 TASK_STATES = ("idle", "running", "done", "stopped", "failed")
 
@@ -117,8 +118,9 @@ TRAIN_MODELS = ("conv-small", "mlp")
 @dataclass(frozen=True)
 class TrainSettings:
     """What a training panel trains: dataset and model names, loss (``"sdt"``/``"tet"`` with ``lam``), time steps
-    ``T``, ``epochs``, learning rate ``lr`` (Adam, cosine schedule), ``batch_size``, and ``limit`` (samples kept
-    per split, None for all). Invalid values raise ``ValueError``/``TypeError`` with a readable message."""
+    ``T``, ``epochs``, learning rate ``lr`` (Adam, cosine schedule), ``batch_size``, ``limit`` (samples kept
+    per split, None for all) and ``neuron`` (the spiking layers' :class:`~spikelab.neurons.NeuronConfig`; None: the
+    model's default). Invalid values raise ``ValueError``/``TypeError`` with a readable message."""
 
     dataset: str = "digits"
     model: str = "conv-small"
@@ -129,6 +131,7 @@ class TrainSettings:
     lr: float = 5e-3
     batch_size: int = 64
     limit: int | None = None
+    neuron: NeuronConfig | None = None
 
     def __post_init__(self) -> None:
         check_choice(self.dataset, "dataset", TRAIN_DATASETS)
@@ -143,6 +146,8 @@ class TrainSettings:
         check_int(self.batch_size, "batch_size", minimum=1)
         if self.limit is not None:
             check_int(self.limit, "limit", minimum=1)
+        if self.neuron is not None and not isinstance(self.neuron, NeuronConfig):
+            raise TypeError(f"neuron must be a spikelab.neurons.NeuronConfig or None, got {type(self.neuron).__name__}")
 
     def run_name(self) -> str:
         """A run folder name: ``<dataset>-<model>-<loss>-T<T>-<date>-<time>``."""
@@ -156,7 +161,8 @@ class TrainingJob:
     ready), ``"step"``, ``"epoch"``, ``"end"`` (always last, also after a failure or a stop). Meanwhile ``history``
     grows step by step, ``epoch_end_steps[e]`` is the step at which epoch ``e + 1`` ended, and
     :meth:`take_spikes` returns the first sample's spikes of the latest batch and the firing rates since the last
-    call. The run folder is ``runs_dir / settings.run_name()``.
+    call. The run folder is ``runs_dir / settings.run_name()``; ``model`` is the network being trained (None until
+    the data and model are ready).
     """
 
     def __init__(self, settings: TrainSettings, *, runs_dir: str | os.PathLike,
@@ -174,6 +180,7 @@ class TrainingJob:
         self.task = BackgroundTask()
         self._listener = listener
         self._meters: tuple[Any, Any] | None = None
+        self.model: Any = None
 
     def start(self) -> None:
         """Start training in the background."""
@@ -215,11 +222,14 @@ class TrainingJob:
         loaders = data.make_loaders(s.dataset, batch_size=s.batch_size, T=s.T if is_event else None, limit=s.limit)
         info = loaders[2]
         net = models.build(s.model, num_classes=info.num_classes, in_channels=info.input_shape[-3], T=s.T,
-                           input_size=tuple(info.input_shape[-2:]))
+                           input_size=tuple(info.input_shape[-2:]), neuron=s.neuron)
+        self.model = net
         sample, rates = SpikeSample(net, max_neurons=256).attach(), FiringRates(net).attach()
         self._meters = (sample, rates)
         config = TrainConfig(epochs=s.epochs, lr=s.lr, loss=s.loss, lam=s.lam)
         run_config = dict(dataset=s.dataset, model=s.model, T=s.T, batch_size=s.batch_size, limit=s.limit)
+        if s.neuron is not None:  # JSON-safe: the surrogate by its repr, e.g. "ATan(alpha=2)"
+            run_config["neuron"] = {**asdict(s.neuron), "surrogate": repr(_surrogate_of(s.neuron))}
         try:
             result = fit(net, loaders, config, callbacks=self._on_event, stop_event=stop_event,
                          run_dir=self.run_dir, run_config=run_config, progress=False)
@@ -240,3 +250,9 @@ class TrainingJob:
             self.history.epochs.append({k: v for k, v in record.items() if k != "probe"})
             self.epoch_end_steps.append(self.history.steps[-1]["step"] if self.history.steps else 0)
             self._emit("epoch")
+
+
+def _surrogate_of(neuron: NeuronConfig) -> Any:
+    from spikelab import surrogate
+
+    return surrogate.get(neuron.surrogate)
