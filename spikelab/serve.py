@@ -1,9 +1,10 @@
 """The ``spikelab dashboard`` and ``spikelab lab`` commands: serve a Voila dashboard or JupyterLab on ``labs/``.
 
 ``spikelab dashboard`` serves the playground; ``spikelab dashboard NAME`` serves another shipped dashboard
-(:func:`spikelab.dashboards.names`), a notebook path, or a lab found by stem (``01_neuron`` or
-``labs/01_neuron.ipynb``). Both commands bind to 127.0.0.1 unless ``--host`` says otherwise, check that the port
-is free before launching, and never reach the network (JupyterLab's news and update checks are off).
+(:func:`spikelab.dashboards.names`), a notebook path, or a lab found by stem (``01_one_neuron`` or
+``labs/01_one_neuron.ipynb``). Both commands bind to 127.0.0.1 unless ``--host`` says otherwise, check that the port
+is free before launching, and never reach the network (JupyterLab's news and update checks are off; Voila pages
+use spikelab's template, :data:`VOILA_TEMPLATE`, which asks no CDN for anything).
 """
 from __future__ import annotations
 
@@ -23,6 +24,9 @@ DASHBOARD_PORT = 8866
 LAB_PORT = 8888
 LABS_ENV = "SPIKELAB_LABS"
 RUNS_ENV = "SPIKELAB_RUNS_DIR"
+#: spikelab's Voila template ("lab" without the Font Awesome CDN links), found through ``JUPYTER_PATH``
+VOILA_TEMPLATE = "spikelab"
+TEMPLATE_ROOT = Path(__file__).resolve().parent / "share"
 
 
 def labs_dirs() -> list[Path]:
@@ -45,7 +49,7 @@ def find_notebook(name: str | None = None) -> Path:
     """The notebook that ``spikelab dashboard NAME`` serves.
 
     ``None`` is the playground; a shipped dashboard name (``"neuron"``); an existing ``.ipynb`` path; or the stem of
-    a notebook in a labs folder (``"01_neuron"``; ``"labs/01_neuron.ipynb"`` also matches by stem). Raises
+    a notebook in a labs folder (``"01_one_neuron"``; ``"labs/01_one_neuron.ipynb"`` also matches by stem). Raises
     ``ValueError`` listing what is available when nothing matches.
     """
     if name is None:
@@ -81,11 +85,27 @@ def port_free(host: str, port: int) -> bool:
     return True
 
 
+def lab_names() -> list[str]:
+    """The stems of the lab notebooks found (``01_one_neuron``, ...), in order, without duplicates."""
+    return sorted({nb.stem for d in labs_dirs() for nb in d.glob("[0-9]*.ipynb")})
+
+
+def voila_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """``env`` (default: this process's environment) with spikelab's template folder first on ``JUPYTER_PATH``,
+    so that Voila finds :data:`VOILA_TEMPLATE`. Run :func:`voila_command`'s command with it."""
+    out = dict(os.environ if env is None else env)
+    paths = [str(TEMPLATE_ROOT)] + [p for p in out.get("JUPYTER_PATH", "").split(os.pathsep)
+                                    if p and p != str(TEMPLATE_ROOT)]
+    out["JUPYTER_PATH"] = os.pathsep.join(paths)
+    return out
+
+
 def voila_command(notebook: str | os.PathLike, *, host: str = DEFAULT_HOST, port: int = DASHBOARD_PORT,
                   open_browser: bool = True, preheat: bool = True) -> list[str]:
-    """The Voila command line serving ``notebook`` (a file, or a folder of notebooks)."""
+    """The Voila command line serving ``notebook`` (a file, or a folder of notebooks) with spikelab's template;
+    run it with the environment of :func:`voila_env`."""
     cmd = [sys.executable, "-m", "voila", str(notebook), f"--port={port}", f"--Voila.ip={host}",
-           "--Voila.port_retries=0", "--VoilaExecutor.timeout=600",
+           "--Voila.port_retries=0", "--VoilaExecutor.timeout=600", f"--template={VOILA_TEMPLATE}",
            "--VoilaConfiguration.extension_denylist=jupyterlab-jupytext"]
     if preheat and Path(notebook).is_file():  # one kernel runs the notebook ahead of the first visitor
         cmd += ["--preheat_kernel=True", "--pool_size=1"]
@@ -150,7 +170,7 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
         return 2
     cmd = voila_command(nb, host=args.host, port=args.port, open_browser=not args.no_browser)
     return _launch(cmd, module="voila", host=args.host, port=args.port, what=f"the {nb.stem} dashboard",
-                   env=_child_env(args.runs))
+                   env=voila_env(_child_env(args.runs)))
 
 
 def _cmd_lab(args: argparse.Namespace) -> int:
@@ -170,10 +190,13 @@ def _cmd_lab(args: argparse.Namespace) -> int:
 def add_serve_commands(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``dashboard`` and ``lab`` subcommands to the ``spikelab`` parser."""
     names = ", ".join(dashboards.names())
+    labs = lab_names()
+    example = labs[0] if labs else "01_one_neuron"
     p = subparsers.add_parser(
         "dashboard", help="serve a Voila dashboard (default: the spiking-network playground)",
-        description=f"Serve a dashboard with Voila. NAME is one of: {names}; or a lab notebook (by stem, e.g. "
-                    "01_neuron, or a path such as labs/01_neuron.ipynb).")
+        description=f"Serve a dashboard with Voila. NAME is one of: {names}; or a lab notebook by its name"
+                    + (f" ({', '.join(labs)})" if labs else "")
+                    + f", or a path such as labs/{example}.ipynb.")
     p.add_argument("name", nargs="?", default=None, metavar="NAME", help="dashboard or lab (default: playground)")
     lab = subparsers.add_parser("lab", help="open JupyterLab on the labs/ notebooks",
                                 description="Open JupyterLab on labs/ (offline: no news or update checks).")
