@@ -195,7 +195,11 @@ def test_training_panel_neuron_controls_reach_the_trained_model(tmp_path):
     assert neurons and all(m.v_th == 1.5 and m.reset_mode == "soft" and m.surrogate == surrogate.get(
         "rectangle", width=2.0) for m in neurons)
     saved = json.loads((p.job.run_dir / "config.json").read_text())
-    assert saved["neuron"]["surrogate"] == "Rectangle(width=2)" and saved["neuron"]["v_th"] == 1.5
+    assert saved["neuron"]["surrogate"] == {"name": "rectangle", "width": 2.0} and saved["neuron"]["v_th"] == 1.5
+    from spikelab import recipe
+
+    rebuilt = recipe.build_model(saved)  # what `spikelab eval` and `--resume` build: the same neurons
+    assert all(m.surrogate == surrogate.get("rectangle", width=2.0) and m.v_th == 1.5 for _, m in rebuilt.neurons())
     assert TrainingPanel(runs_dir=tmp_path).settings().neuron is None  # without the box: the model's default
 
 
