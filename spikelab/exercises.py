@@ -43,7 +43,8 @@ class Verdict:
         return "pending" if not self.answered else "correct" if self.correct else "wrong"
 
     def __repr__(self) -> str:
-        return {"pending": "✏️ ", "correct": "✅ ", "wrong": "❌ "}[self.status] + self.message
+        # marks in common text fonts (DejaVu, Liberation): an emoji check mark is a blank box without an emoji font
+        return {"pending": "✏ ", "correct": "✔ ", "wrong": "✘ "}[self.status] + self.message
 
     def _repr_html_(self) -> str:
         import html

@@ -194,6 +194,8 @@ class Dashboard:
         so the viewport is first stretched to the bottom of the last cell)."""
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / f"{self.shot_name}{suffix}.png"
+        self.page.evaluate("() => { window.scrollTo(0, 0); for (const e of document.querySelectorAll('*'))"
+                           " { if (e.scrollTop) e.scrollTop = 0; } }")  # measure from the top of the page
         height = self.page.evaluate("() => 40 + Math.max(...Array.from(document.querySelectorAll("
                                     "'.jp-Cell, .jp-OutputArea, .jupyter-widgets'), (e) => e.getBoundingClientRect().bottom))")
         size = self.page.viewport_size

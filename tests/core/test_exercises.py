@@ -37,7 +37,7 @@ def test_check_spike_times_verdicts():
     silent = check_spike_times([3], 0.4, 20, decay=0.5)
     assert not silent.correct and "never reaches threshold" in silent.message
     assert "list of whole time steps" in check_spike_times("two", 0.6, 10, decay=0.5).message
-    assert repr(check_spike_times([2, 5, 8], 0.6, 10, decay=0.5)).startswith("✅")
+    assert repr(check_spike_times([2, 5, 8], 0.6, 10, decay=0.5)).startswith("✔")
 
 
 def test_check_value():
@@ -68,7 +68,7 @@ def test_every_check_says_your_turn_before_an_answer(check, kwargs):
         v = check(blank, **kwargs)
         assert isinstance(v, Verdict) and not v.answered and not v.correct and v.status == "pending"
         assert v.message.startswith("your turn") and "not quite" not in v.message
-        assert repr(v).startswith("✏️") and "spikelab-verdict-pending" in v._repr_html_()
+        assert repr(v).startswith("✏") and "spikelab-verdict-pending" in v._repr_html_()
 
 
 def test_threshold_current_is_where_a_simulated_neuron_starts_firing():
@@ -181,6 +181,6 @@ def test_option_check_explains_every_choice():
 def test_verdict_statuses_and_html():
     assert Verdict(True, "x").status == "correct" and Verdict(False, "x").status == "wrong"
     html = Verdict(False, "not quite: <b>").__repr__(), Verdict(False, "not quite: <b>")._repr_html_()
-    assert "&lt;b&gt;" in html[1] and "spikelab-verdict-wrong" in html[1] and html[0].startswith("❌")
+    assert "&lt;b&gt;" in html[1] and "spikelab-verdict-wrong" in html[1] and html[0].startswith("✘")
     assert math.isfinite(np.float64(1.0))  # numpy scalars are numbers to the checks
     assert check_value(np.float64(1.2), 1.2).correct

@@ -242,3 +242,20 @@ def test_membrane_neurons_are_chosen_to_tell_something():
     h[:, 5] = h[:, 0]  # neuron 5 repeats neuron 0's trace
     assert _telling_neurons(h, spikes, 3) == [1, 2, 4]  # fire at some steps, not all
     assert _telling_neurons(h, spikes, 5) == [0, 1, 2, 3, 4]  # then always-firing 0 (not its twin 5), then silent 3
+
+
+def test_neuron_recipe_round_trip_and_errors():
+    from spikelab import recipe
+
+    cfg = NeuronConfig(kind="lif", decay=0.25, v_th=0.5, reset="hard", surrogate=surrogate.get("sigmoid", alpha=8.0),
+                       detach_reset=True)
+    d = recipe.neuron_to_recipe(cfg)
+    assert json.loads(json.dumps(d)) == d  # plain JSON
+    back = recipe.neuron_from_recipe(d)
+    assert back.decay == 0.25 and back.detach_reset and surrogate.get(back.surrogate) == surrogate.get("sigmoid",
+                                                                                                        alpha=8.0)
+    with pytest.raises(ValueError, match="the run setting neuron is malformed"):
+        recipe.neuron_from_recipe({**d, "surrogate": {"name": "sigmoid", "gamma": 1.0}})
+    with pytest.raises(ValueError, match="the run setting neuron is malformed"):
+        recipe.check_model_settings(dict(model="mlp", T=2, num_classes=10, input_shape=[1, 8, 8], is_event=False,
+                                         neuron={**d, "v_th": -1.0}))
