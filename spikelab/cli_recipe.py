@@ -14,7 +14,7 @@ TRAIN_KEYS = ("epochs", "lr", "optimizer", "weight_decay", "schedule", "step_siz
               "grad_clip", "seed")  # TrainConfig fields set from the command line
 EXECUTION_KEYS = ("device", "amp", "compile")  # where and how fast, not what: free to change on resume
 OUT_DEFAULT = "runs"
-#: command-line options of the neuron -> fields of the recipe's ``neuron`` (:func:`spikelab.recipe.neuron_recipe`)
+#: command-line options of the neuron -> fields of the recipe's ``neuron`` (:func:`spikelab.recipe.neuron_for`)
 NEURON_FLAGS = {"neuron_decay": "decay", "v_th": "v_th", "reset": "reset", "surrogate": "surrogate",
                 "surrogate_width": "width"}
 
@@ -84,13 +84,20 @@ def _neuron_given(args: argparse.Namespace) -> dict[str, Any]:
     return {field: getattr(args, flag) for flag, field in NEURON_FLAGS.items() if getattr(args, flag, None) is not None}
 
 
-def _neuron(base: Any, model: str, changes: dict[str, Any]) -> dict[str, Any]:
-    from spikelab.recipe import neuron_recipe
+def _neuron(model: str, changes: dict[str, Any]) -> dict[str, Any]:
+    """The recipe of ``model``'s default neuron with the typed ``changes`` (:func:`spikelab.recipe.neuron_for`)."""
+    from spikelab.recipe import neuron_for, neuron_to_recipe
 
     try:
-        return neuron_recipe(base, model=model, **changes)
-    except ValueError as err:
-        raise CommandError(str(err).replace("the run setting neuron is invalid: ", "neuron options: ")) from None
+        return neuron_to_recipe(neuron_for(model, **changes))
+    except (TypeError, ValueError) as err:
+        raise CommandError(f"neuron options: {err}") from None
+
+
+def _neuron_fields(recipe: dict[str, Any]) -> dict[str, Any]:
+    """A neuron recipe in the command line's terms (the surrogate by name, its width as ``width``)."""
+    sg = recipe["surrogate"]
+    return {**recipe, "surrogate": sg["name"], "width": next(v for k, v in sg.items() if k != "name")}
 
 
 def _saved_recipe(resume: str) -> tuple[Path, dict[str, Any], dict[str, Any], int]:
@@ -132,7 +139,7 @@ def recipe_from_args(args: argparse.Namespace):
         cfg = {k: given.get(k, DEFAULTS.get(k)) for k in CHOSEN_KEYS}
         cfg["augment"] = bool(cfg["augment"])
         if cfg["model"] in _names()[0]:  # else _check_args names the model
-            cfg["neuron"] = _neuron(None, cfg["model"], neuron)
+            cfg["neuron"] = _neuron(cfg["model"], neuron)
         train = {k: given[k] if k in given else DEFAULTS[k] for k in TRAIN_KEYS if k in given or k in DEFAULTS}
         _check_args(cfg, args)
         return cfg, TrainConfig(**train, **execution), None, 0
@@ -143,7 +150,7 @@ def recipe_from_args(args: argparse.Namespace):
     clash = [f"{_flag(k)} {v!r} (the run has {have.get(k)!r})" for k, v in given.items()
              if k != "epochs" and v != have.get(k)]
     if neuron:
-        run_neuron = _neuron(saved["neuron"], saved["model"], {})  # a run without one: its model's default
+        run_neuron = _neuron_fields(saved["neuron"] or _neuron(saved["model"], {}))  # None: the model's default
         flags = {field: flag for flag, field in NEURON_FLAGS.items()}
         clash += [f"{_flag(flags[k])} {v!r} (the run has {run_neuron[k]!r})" for k, v in neuron.items()
                   if v != run_neuron[k]]

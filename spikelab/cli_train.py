@@ -106,7 +106,7 @@ def add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_neuron(p: argparse.ArgumentParser) -> None:
-    """The neuron of the spiking layers (``spikelab.recipe.neuron_recipe``; default: the model's own)."""
+    """The neuron of the spiking layers (``spikelab.recipe.neuron_for``; default: the model's own)."""
     from spikelab import surrogate
     from spikelab.neurons import RESET_MODES
 
@@ -233,7 +233,7 @@ def _train(args: argparse.Namespace) -> int:
                   f"({len(train_loader.dataset)} train / {len(test_loader.dataset)} test, {info.num_classes} "
                   f"classes), T={cfg['T']}, {config.loss.upper()} loss, {config.optimizer} lr {config.lr:g} "
                   f"{config.schedule}, batch {cfg['batch_size']}, {device}, neuron "
-                  f"{recipe.describe_neuron(cfg.get('neuron'))}"
+                  f"{recipe.describe_neuron(cfg.get('neuron'), cfg['model'])}"
                   + (f" x {size} processes" if size > 1 else "") + f" -> {run_dir}", flush=True)
         source = Path(args.resume) if args.resume else None  # a run folder, or a checkpoint file in it
         resume = source if source is not None and source.is_file() else \

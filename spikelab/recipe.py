@@ -6,10 +6,10 @@ The ``run_config`` of such a run (stored in ``config.json`` and in every checkpo
 holds the settings chosen (:data:`CHOSEN_KEYS`: ``model``, ``dataset`` (a registry name or an absolute folder
 path), ``data_root`` (absolute, or None), ``limit``, ``augment``, ``size`` (``[H, W]`` resize of image folders, or
 None), ``T``, ``batch_size``, ``drop_last`` (the training loader drops its last, partial batch, so that every step
-averages the same number of samples), ``neuron`` (the spiking layers' neuron, :func:`neuron_recipe`)) and those
+averages the same number of samples), ``neuron`` (the spiking layers' neuron, :func:`neuron_to_recipe`)) and those
 derived from the data (:data:`DERIVED_KEYS`: ``num_classes``, ``input_shape`` of one sample (``[C, H, W]``, or
 ``[T, 2, H, W]`` for events), ``is_event``, ``world_size``). A run written before a key existed reads it as
-:data:`LEGACY` says (the behaviour it was trained with).
+:data:`LEGACY` says (the behaviour it was trained with: ``neuron`` None is the model's default neuron).
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ DEFAULTS: dict[str, Any] = dict(model="conv-small", dataset="digits", T=4, epoch
 CHOSEN_KEYS = ("model", "dataset", "data_root", "limit", "augment", "size", "T", "batch_size", "drop_last", "neuron")
 #: what a run written before a key existed was trained with (``neuron`` None: the model's default neuron)
 LEGACY: dict[str, Any] = dict(size=None, drop_last=False, neuron=None)
-WIDTH_KEY = "width"  # the surrogate's width parameter in a neuron recipe (alpha, slope, gamma or width)
+WIDTH_KEY = "width"  # neuron_for's name for the surrogate's width parameter (alpha, slope, gamma or width)
 DERIVED_KEYS = ("num_classes", "input_shape", "is_event", "world_size")
 MODEL_KEYS = ("model", "T", "num_classes", "input_shape", "is_event")  # what building the network needs
 INPUT_SIZE_MODELS = ("mlp", "conv-small", "vggsnn")  # models that take input_size=(H, W)
@@ -59,9 +59,9 @@ def make_data(cfg: Mapping[str, Any], *, batch_size: int, seed: int, num_workers
         size=tuple(size) if size is not None else None, drop_last=bool(cfg.get("drop_last", LEGACY["drop_last"])))
 
 
-def _model_neuron(model: str):
-    """The :class:`~spikelab.neurons.NeuronConfig` model ``model`` is built with by default (built on the meta
-    device: no memory)."""
+def default_neuron(model: str):
+    """The :class:`~spikelab.neurons.NeuronConfig` the registered model ``model`` builds its spiking layers with
+    by default (read from a copy built on the ``meta`` device: no memory)."""
     import torch
 
     from spikelab import models
@@ -71,87 +71,37 @@ def _model_neuron(model: str):
         return models.build(model, num_classes=2, in_channels=1, T=1, **kwargs).neuron_config
 
 
-def neuron_recipe(neuron: Any = None, *, model: str | None = None, **changes: Any) -> dict[str, Any]:
-    """A neuron as recipe data (JSON): every :class:`~spikelab.neurons.NeuronConfig` field (``kind``, ``decay``,
-    ``v_th``, ``reset``, ``detach_reset``, ``v_reset``, ...), with ``surrogate`` as a name and ``width`` its width
-    parameter (atan/sigmoid ``alpha``, fast_sigmoid ``slope``, triangle ``gamma``, rectangle ``width``).
-
-    ``neuron`` is a :class:`~spikelab.neurons.NeuronConfig` or such a dict; None takes the default neuron of
-    ``model``. ``changes`` replace fields (``v_th=1.5``, ``surrogate="triangle"``: a new family without a
-    ``width`` takes that family's default width). Raises ``ValueError`` naming a bad field.
-    """
+def neuron_for(model: str, **changes: Any):
+    """The :class:`~spikelab.neurons.NeuronConfig` of ``model``'s spiking layers (:func:`default_neuron`) with
+    ``changes``: any of its fields (``v_th=1.5``), ``surrogate`` as a name and ``width`` as the surrogate's width
+    parameter (atan/sigmoid ``alpha``, fast_sigmoid ``slope``, triangle ``gamma``, rectangle ``width``; a new family
+    without a width takes its own default). A bad value raises ``ValueError`` naming it."""
     from spikelab import surrogate as _surrogate
     from spikelab.neurons import NeuronConfig
 
-    if neuron is None:
-        if model is None:
-            raise TypeError("neuron_recipe needs a neuron or a model name")
-        neuron = _model_neuron(model)
-    if isinstance(neuron, NeuronConfig):
-        sg = _surrogate.get(neuron.surrogate)
-        out = {f.name: getattr(neuron, f.name) for f in dataclasses.fields(NeuronConfig)}
-        out.update(surrogate=sg.name, **{WIDTH_KEY: float(getattr(sg, sg.width_param))})
-        out = {k: float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v for k, v in out.items()}
-    elif isinstance(neuron, Mapping):
-        out = dict(neuron)
-    else:
-        raise TypeError(f"neuron must be a NeuronConfig, a neuron recipe dict or None, got {type(neuron).__name__}")
-    unknown = sorted(set(changes) - set(_neuron_keys()))
+    base = default_neuron(model)
+    known = {f.name for f in dataclasses.fields(NeuronConfig)} | {WIDTH_KEY}
+    unknown = sorted(set(changes) - known)
     if unknown:
-        raise ValueError(f"unknown neuron settings {unknown}; they are {list(_neuron_keys())}")
-    if "surrogate" in changes and "width" not in changes and changes["surrogate"] != out.get("surrogate"):
-        sg = _surrogate.get(changes["surrogate"])
-        changes["width"] = float(getattr(sg, sg.width_param))
-    out.update(changes)
-    neuron_config(out)  # checks every field
-    return out
+        raise ValueError(f"unknown neuron settings {unknown}; they are {sorted(known)}")
+    sg = _surrogate.get(base.surrogate)
+    family = _surrogate.get(changes.pop("surrogate", sg.name))
+    width = changes.pop(WIDTH_KEY, getattr(sg, sg.width_param) if family.name == sg.name else None)
+    surrogate = family if width is None else _surrogate.get(family.name, **{family.width_param: width})
+    return dataclasses.replace(base, surrogate=surrogate, **changes)
 
 
-def _neuron_keys() -> tuple[str, ...]:
-    from spikelab.neurons import NeuronConfig
-
-    return tuple(f.name for f in dataclasses.fields(NeuronConfig)) + (WIDTH_KEY,)
-
-
-REQUIRED_NEURON_KEYS = ("kind", "decay", "v_th", "reset", "surrogate", WIDTH_KEY)  # the others have defaults
-
-
-def neuron_config(recipe: Mapping[str, Any] | None):
-    """The :class:`~spikelab.neurons.NeuronConfig` of a neuron recipe (:func:`neuron_recipe`); None for None (the
-    model's default). Fields beyond :data:`REQUIRED_NEURON_KEYS` that a recipe lacks take ``NeuronConfig``'s
-    defaults; a missing required, unknown or invalid field raises ``ValueError`` naming it."""
-    from spikelab import surrogate as _surrogate
-    from spikelab.neurons import NeuronConfig
-
+def describe_neuron(recipe: Mapping[str, Any] | None, model: str | None = None) -> str:
+    """A run's neuron in a few words, e.g. ``"LIF decay 0.5, v_th 1, hard reset; atan alpha=2"``: the recipe's
+    (:func:`neuron_to_recipe`), or for None the default of ``model`` (``"model default"`` without one)."""
     if recipe is None:
-        return None
-    if not isinstance(recipe, Mapping):
-        raise ValueError(f"the run setting neuron must be a dict of {list(REQUIRED_NEURON_KEYS)}, got {recipe!r}")
-    missing = [k for k in REQUIRED_NEURON_KEYS if k not in recipe]
-    unknown = sorted(set(recipe) - set(_neuron_keys()))
-    if missing or unknown:
-        raise ValueError("the run setting neuron is invalid:" + (f" it lacks {missing}" if missing else "")
-                         + (f" unknown fields {unknown}" if unknown else ""))
-    try:
-        family = _surrogate.get(recipe["surrogate"])
-        sg = _surrogate.get(recipe["surrogate"], **{family.width_param: recipe[WIDTH_KEY]})
-        fields = {k: v for k, v in recipe.items() if k != WIDTH_KEY}
-        return NeuronConfig(**dict(fields, surrogate=sg))
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"the run setting neuron is invalid: {err}") from None
-
-
-def describe_neuron(recipe: Mapping[str, Any] | None) -> str:
-    """A neuron recipe in a few words, e.g. ``"LIF decay 0.5, v_th 1, hard reset; atan alpha=2"`` (``"model
-    default"`` for None)."""
-    if recipe is None:
-        return "model default"
-    from spikelab import surrogate as _surrogate
-
-    param = _surrogate.get(recipe["surrogate"]).width_param
+        if model is None:
+            return "model default"
+        recipe = neuron_to_recipe(default_neuron(model))
+    sg = recipe["surrogate"]
+    params = ", ".join(f"{k}={v:g}" for k, v in sg.items() if k != "name")
     leak = "" if recipe["kind"] == "if" else f" decay {recipe['decay']:g},"
-    return (f"{recipe['kind'].upper()}{leak} v_th {recipe['v_th']:g}, {recipe['reset']} reset; "
-            f"{recipe['surrogate']} {param}={recipe['width']:g}")
+    return f"{recipe['kind'].upper()}{leak} v_th {recipe['v_th']:g}, {recipe['reset']} reset; {sg['name']} {params}"
 
 
 def with_data(cfg: Mapping[str, Any], info: Any, *, world_size: int = 1) -> dict[str, Any]:
@@ -190,18 +140,48 @@ def check_model_settings(cfg: Mapping[str, Any]) -> None:
             any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in shape):
         raise ValueError(f"the run setting input_shape must be {rank} positive ints "
                          f"({'[T, 2, H, W]' if cfg['is_event'] else '[C, H, W]'}), got {shape!r}")
-    neuron_config(cfg.get("neuron", LEGACY["neuron"]))
+    if cfg.get("neuron") is not None:
+        neuron_from_recipe(cfg["neuron"])
+
+
+def neuron_to_recipe(neuron: Any) -> dict[str, Any]:
+    """A :class:`~spikelab.neurons.NeuronConfig` as plain JSON: its fields, the surrogate as its name and parameters
+    (``{"name": "atan", "alpha": 2.0}``)."""
+    import dataclasses
+
+    from spikelab import surrogate
+    from spikelab.neurons import NeuronConfig
+
+    if not isinstance(neuron, NeuronConfig):
+        raise TypeError(f"neuron must be a spikelab.neurons.NeuronConfig, got {type(neuron).__name__}")
+    sg = surrogate.get(neuron.surrogate)
+    return {**dataclasses.asdict(neuron), "surrogate": {"name": sg.name, **sg.params}}
+
+
+def neuron_from_recipe(d: Mapping[str, Any]) -> Any:
+    """The :class:`~spikelab.neurons.NeuronConfig` that :func:`neuron_to_recipe` wrote (``ValueError`` if it is
+    malformed)."""
+    from spikelab import surrogate
+    from spikelab.neurons import NeuronConfig
+
+    try:
+        fields = dict(d)
+        sg = dict(fields.pop("surrogate"))
+        return NeuronConfig(**fields, surrogate=surrogate.get(sg.pop("name"), **sg))
+    except (TypeError, ValueError, KeyError) as err:
+        raise ValueError(f"the run setting neuron is malformed ({err}): {d!r}") from None
 
 
 def _build(cfg: Mapping[str, Any]):
     from spikelab import models
 
     kwargs: dict[str, Any] = {}
+    if cfg.get("neuron") is not None:
+        kwargs["neuron"] = neuron_from_recipe(cfg["neuron"])
     if cfg["model"] in INPUT_SIZE_MODELS:
         kwargs["input_size"] = tuple(cfg["input_shape"][-2:])
     in_channels = cfg["input_shape"][1] if cfg["is_event"] else cfg["input_shape"][0]
-    return models.build(cfg["model"], num_classes=cfg["num_classes"], in_channels=in_channels, T=cfg["T"],
-                        neuron=neuron_config(cfg.get("neuron", LEGACY["neuron"])), **kwargs)
+    return models.build(cfg["model"], num_classes=cfg["num_classes"], in_channels=in_channels, T=cfg["T"], **kwargs)
 
 
 def build_model(cfg: Mapping[str, Any], state_dict: Mapping[str, Any] | None = None, *, source: Any = "the run"):

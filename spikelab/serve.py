@@ -1,9 +1,10 @@
 """The ``spikelab dashboard`` and ``spikelab lab`` commands: serve a Voila dashboard or JupyterLab on ``labs/``.
 
 ``spikelab dashboard`` serves the playground; ``spikelab dashboard NAME`` serves another shipped dashboard
-(:func:`spikelab.dashboards.names`), a notebook path, or a lab found by stem (``01_neuron`` or
-``labs/01_neuron.ipynb``). Both commands bind to 127.0.0.1 unless ``--host`` says otherwise, check that the port
-is free before launching, and never reach the network (JupyterLab's news and update checks are off).
+(:func:`spikelab.dashboards.names`), a notebook path, or a lab found by stem (``01_one_neuron`` or
+``labs/01_one_neuron.ipynb``). Both commands bind to 127.0.0.1 unless ``--host`` says otherwise, check that the port
+is free before launching, and never reach the network (JupyterLab's news and update checks are off; Voila pages
+use spikelab's template, :data:`VOILA_TEMPLATE`, which asks no CDN for anything).
 
 The server cleans up after itself: a dashboard page's kernel is shut down once no page has been connected to it for
 ``--cull-idle`` seconds (its training stopped, the run folder left "stopped"), at most ``--max-kernels`` kernels run
@@ -40,6 +41,9 @@ MAX_KERNELS = 8  # kernels (about 300 MB each) alive at once, the preheated spar
 KERNEL_SHUTDOWN_WAIT_S = 10  # a kernel asked to exit gets this long (its training stops) before it is killed
 STOP_WAIT_S = 30  # how long the command waits for its server to stop before killing it
 KERNEL_MANAGER = "spikelab.serve_kernels.CappedKernelManager"
+#: spikelab's Voila template ("lab" without the Font Awesome CDN links), found through ``JUPYTER_PATH``
+VOILA_TEMPLATE = "spikelab"
+TEMPLATE_ROOT = Path(__file__).resolve().parent / "share"
 
 
 def labs_dirs() -> list[Path]:
@@ -62,7 +66,7 @@ def find_notebook(name: str | None = None) -> Path:
     """The notebook that ``spikelab dashboard NAME`` serves.
 
     ``None`` is the playground; a shipped dashboard name (``"neuron"``); an existing ``.ipynb`` path; or the stem of
-    a notebook in a labs folder (``"01_neuron"``; ``"labs/01_neuron.ipynb"`` also matches by stem). Raises
+    a notebook in a labs folder (``"01_one_neuron"``; ``"labs/01_one_neuron.ipynb"`` also matches by stem). Raises
     ``ValueError`` listing what is available when nothing matches.
     """
     if name is None:
@@ -121,6 +125,21 @@ def port_free(host: str, port: int) -> bool:
     return bind_problem(host, port) is None
 
 
+def lab_names() -> list[str]:
+    """The stems of the lab notebooks found (``01_one_neuron``, ...), in order, without duplicates."""
+    return sorted({nb.stem for d in labs_dirs() for nb in d.glob("[0-9]*.ipynb")})
+
+
+def voila_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """``env`` (default: this process's environment) with spikelab's template folder first on ``JUPYTER_PATH``,
+    so that Voila finds :data:`VOILA_TEMPLATE`. Run :func:`voila_command`'s command with it."""
+    out = dict(os.environ if env is None else env)
+    paths = [str(TEMPLATE_ROOT)] + [p for p in out.get("JUPYTER_PATH", "").split(os.pathsep)
+                                    if p and p != str(TEMPLATE_ROOT)]
+    out["JUPYTER_PATH"] = os.pathsep.join(paths)
+    return out
+
+
 def is_loopback(host: str) -> bool:
     """True if every address ``host`` resolves to is this machine's loopback (only this machine can connect)."""
     try:
@@ -134,7 +153,8 @@ def voila_command(notebook: str | os.PathLike, *, host: str = DEFAULT_HOST, port
                   open_browser: bool = True, preheat: bool = True, cull_idle_s: int = CULL_IDLE_S,
                   cull_interval_s: int | None = None, max_kernels: int = MAX_KERNELS,
                   token: str | None = None) -> list[str]:
-    """The Voila command line serving ``notebook`` (a file, or a folder of notebooks).
+    """The Voila command line serving ``notebook`` (a file, or a folder of notebooks) with spikelab's template; run
+    it with the environment of :func:`voila_env`.
 
     Kernels are managed by :class:`spikelab.serve_kernels.CappedKernelManager`: one without a page for
     ``cull_idle_s`` seconds is shut down (checked every ``cull_interval_s`` seconds, default a third of
@@ -149,7 +169,7 @@ def voila_command(notebook: str | os.PathLike, *, host: str = DEFAULT_HOST, port
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"{name} must be an int >= 0, got {value!r}")
     cmd = [sys.executable, "-m", "voila", str(notebook), f"--port={port}", f"--Voila.ip={host}",
-           "--Voila.port_retries=0", "--VoilaExecutor.timeout=600",
+           "--Voila.port_retries=0", "--VoilaExecutor.timeout=600", f"--template={VOILA_TEMPLATE}",
            "--VoilaConfiguration.extension_denylist=jupyterlab-jupytext"]
     cmd += [f"--VoilaConfiguration.multi_kernel_manager_class={KERNEL_MANAGER}",
             f"--CappedKernelManager.cull_idle_timeout={cull_idle_s}",
@@ -286,7 +306,7 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
     cmd = voila_command(nb, host=args.host, port=args.port, open_browser=not args.no_browser,
                         cull_idle_s=args.cull_idle, max_kernels=args.max_kernels, token=token)
     return _launch(cmd, module="voila", host=args.host, port=args.port, what=f"the {nb.stem} dashboard",
-                   env=_child_env(args.runs), token=token)
+                   env=voila_env(_child_env(args.runs)), token=token)
 
 
 def _cmd_lab(args: argparse.Namespace) -> int:
@@ -306,10 +326,13 @@ def _cmd_lab(args: argparse.Namespace) -> int:
 def add_serve_commands(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``dashboard`` and ``lab`` subcommands to the ``spikelab`` parser."""
     names = ", ".join(dashboards.names())
+    labs = lab_names()
+    example = labs[0] if labs else "01_one_neuron"
     p = subparsers.add_parser(
         "dashboard", help="serve a Voila dashboard (default: the spiking-network playground)",
-        description=f"Serve a dashboard with Voila. NAME is one of: {names}; or a lab notebook (by stem, e.g. "
-                    "01_neuron, or a path such as labs/01_neuron.ipynb).")
+        description=f"Serve a dashboard with Voila. NAME is one of: {names}; or a lab notebook by its name"
+                    + (f" ({', '.join(labs)})" if labs else "")
+                    + f", or a path such as labs/{example}.ipynb.")
     p.add_argument("name", nargs="?", default=None, metavar="NAME", help="dashboard or lab (default: playground)")
     p.add_argument("--cull-idle", type=_count_arg("--cull-idle"), default=CULL_IDLE_S, metavar="SECONDS",
                    help=f"shut a page's kernel down (and stop its training) once no page has been connected to it "

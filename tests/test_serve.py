@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -292,3 +294,42 @@ def test_a_signal_to_the_command_takes_its_server_down(tmp_path, sig, behaviour)
         assert (tmp_path / "terminated").read_text() == str(int(signal.SIGTERM))
     else:
         assert "did not stop within 2 s: killing it" in err
+
+
+def test_voila_uses_spikelab_template_found_through_jupyter_path(monkeypatch):
+    cmd = serve.voila_command(dashboards.path("neuron"), open_browser=False)
+    assert f"--template={serve.VOILA_TEMPLATE}" in cmd
+    monkeypatch.setenv("JUPYTER_PATH", "/elsewhere")
+    env = serve.voila_env()
+    assert env["JUPYTER_PATH"].split(os.pathsep) == [str(serve.TEMPLATE_ROOT), "/elsewhere"]
+    assert serve.voila_env(env)["JUPYTER_PATH"] == env["JUPYTER_PATH"]  # applying it twice adds nothing
+    folder = serve.TEMPLATE_ROOT / "voila" / "templates" / serve.VOILA_TEMPLATE
+    assert json.loads((folder / "conf.json").read_text()) == {"base_template": "lab"}
+    assert "extends 'voila/templates/lab/index.html.j2'" in (folder / "index.html.j2").read_text()
+
+
+def test_template_drops_exactly_the_external_stylesheets():
+    """Render the template's CSS block over a stand-in "lab" parent: external <link>s go, everything else stays."""
+    import jinja2
+
+    folder = serve.TEMPLATE_ROOT / "voila" / "templates" / serve.VOILA_TEMPLATE
+    parent = ('{% block notebook_css %}<style>a{}</style>\n'
+              '  <link rel="stylesheet" href="https://cdn.example/all.css" type="text/css" />\n'
+              '  <link rel="stylesheet" href="static/local.css" type="text/css" />\n'
+              '<script>var s = \'<link href="http://x">\';</script>\n{% endblock notebook_css %}')
+    loader = jinja2.DictLoader({"voila/templates/lab/index.html.j2": parent,
+                                "spikelab.j2": (folder / "index.html.j2").read_text()})
+    html = jinja2.Environment(loader=loader).get_template("spikelab.j2").render()
+    assert "cdn.example" not in html and "static/local.css" in html and "<style>a{}</style>" in html
+    assert '<script>var s = \'<link href="http://x">\';</script>' in html  # only whole <link> lines are dropped
+
+
+def test_dashboard_help_lists_the_labs_by_their_real_names(parser, capsys):
+    with pytest.raises(SystemExit):
+        parser.parse_args(["dashboard", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    real = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "labs").glob("[0-9]*.ipynb"))
+    assert real and all(name in out for name in real) and "01_neuron," not in out and "01_neuron " not in out
+    assert real == serve.lab_names() or set(real) <= set(serve.lab_names())
+    for name in real:  # every name the help suggests is one that `spikelab dashboard NAME` finds
+        assert serve.find_notebook(name).stem == name

@@ -103,6 +103,27 @@ def finish(fig: go.Figure, title: str | None, template: str | None) -> go.Figure
     return fig
 
 
+def row_names(names: Sequence[str] | None, n: int, arg: str, default: list[str]) -> list[str]:
+    """Row labels: ``names`` as strings (checked to number ``n``), or ``default``."""
+    if names is None:
+        return default
+    if isinstance(names, str) or not isinstance(names, (list, tuple, range)):
+        raise TypeError(f"{arg} must be a list of labels, got {type(names).__name__}")
+    if len(names) != n:
+        raise ValueError(f"{arg} must have {n} entries (one per row), got {len(names)}")
+    return [str(x) for x in names]
+
+
+def integer_ticks(n: int) -> dict:
+    """Axis settings that label rows 0 .. n-1 with whole numbers only (no 0.5 ticks between neurons)."""
+    step = 1
+    for base in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000):
+        step = base
+        if n / base <= 10:
+            break
+    return dict(tick0=0, dtick=step, tickformat="d")
+
+
 def log_colorbar(zlog: np.ndarray, title: str) -> dict:
     """A colourbar for data plotted as ``log10(value)``: ticks labelled with the value, not its exponent.
 

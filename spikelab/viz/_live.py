@@ -28,7 +28,7 @@ from typing import Any
 from spikelab._checks import check_choice, check_int, check_positive, check_range
 from spikelab.history import History
 from spikelab.neurons import NeuronConfig
-from spikelab.recipe import DEFAULTS, neuron_recipe, run_name
+from spikelab.recipe import DEFAULTS, default_neuron, neuron_to_recipe, run_name
 
 TASK_STATES = ("idle", "running", "done", "stopped", "failed")
 EXIT_WAIT_S = 4.0  # how long an exiting process waits for its tasks to stop (a kernel is killed after 5 s)
@@ -187,9 +187,10 @@ class TrainSettings:
 
     def run_config(self) -> dict[str, Any]:
         """The run settings ``spikelab train`` would store for the same choice (before the data adds its own)."""
+        neuron = self.neuron if self.neuron is not None else default_neuron(self.model)
         return dict(model=self.model, dataset=self.dataset, data_root=None, limit=self.limit, augment=False,
                     size=None, T=self.T, batch_size=self.batch_size, drop_last=DEFAULTS["drop_last"],
-                    neuron=neuron_recipe(self.neuron, model=self.model))
+                    neuron=neuron_to_recipe(neuron))
 
     def train_config(self):
         """The :class:`~spikelab.training.TrainConfig` ``spikelab train`` would build for the same choice."""
@@ -224,8 +225,7 @@ class TrainingJob:
         self.settings = settings
         self.runs_dir = Path(runs_dir)
         self.run_dir: Path | None = None
-        self.history = History(config=dict(asdict(settings), neuron=neuron_recipe(settings.neuron,
-                                                                                  model=settings.model)),
+        self.history = History(config=dict(asdict(settings), neuron=settings.run_config()["neuron"]),
                                name=settings.run_name())
         self.epoch_end_steps: list[int] = []
         self.total_steps = 0

@@ -11,7 +11,6 @@ import torch
 from spikelab import data, recipe, surrogate
 from spikelab.cli import main
 from spikelab.models import LAB_NEURON, TET_NEURON
-from spikelab.neurons import NeuronConfig
 from spikelab.training import load_run
 from spikelab.viz._live import TrainSettings
 
@@ -32,39 +31,36 @@ def test_the_partial_last_batch_is_dropped_only_when_asked_and_never_the_only_on
         data.make_loaders("digits", batch_size=32, drop_last=1)
 
 
-def test_neuron_recipes_round_trip_and_name_bad_fields():
-    lab = recipe.neuron_recipe(model="conv-small")
-    assert {k: lab[k] for k in ("kind", "decay", "v_th", "reset", "surrogate", "width", "detach_reset")} == \
-        dict(kind="lif", decay=0.5, v_th=1.0, reset="hard", surrogate="atan", width=2.0, detach_reset=False)
-    assert recipe.neuron_recipe(recipe.neuron_config(lab)) == lab == recipe.neuron_recipe(LAB_NEURON)
-    tet = recipe.neuron_recipe(model="resnet19")
-    assert (tet["surrogate"], tet["width"]) == ("triangle", 1.0) and tet == recipe.neuron_recipe(TET_NEURON)
-    custom = NeuronConfig(decay=0.8, v_th=1.5, reset="soft", surrogate=surrogate.get("sigmoid", alpha=8.0))
-    assert recipe.neuron_config(recipe.neuron_recipe(custom)) == custom
-    assert json.loads(json.dumps(recipe.neuron_recipe(custom))) == recipe.neuron_recipe(custom)
-    tri = recipe.neuron_recipe(lab, surrogate="triangle")  # a new family takes its own default width
-    assert (tri["surrogate"], tri["width"]) == ("triangle", 1.0)
-    assert recipe.describe_neuron(custom_r := recipe.neuron_recipe(custom)) == \
+def test_a_model_default_neuron_with_changes_in_the_command_line_terms():
+    assert recipe.neuron_to_recipe(recipe.default_neuron("conv-small")) == recipe.neuron_to_recipe(LAB_NEURON)
+    assert recipe.neuron_to_recipe(recipe.default_neuron("resnet19")) == recipe.neuron_to_recipe(TET_NEURON)
+    custom = recipe.neuron_for("mlp", decay=0.8, v_th=1.5, reset="soft", surrogate="sigmoid", width=8.0)
+    assert (custom.decay, custom.v_th, custom.reset) == (0.8, 1.5, "soft")
+    assert surrogate.get(custom.surrogate) == surrogate.get("sigmoid", alpha=8.0)
+    assert recipe.neuron_from_recipe(recipe.neuron_to_recipe(custom)) == custom
+    tri = recipe.neuron_for("mlp", surrogate="triangle")  # a new family takes its own default width
+    assert surrogate.get(tri.surrogate) == surrogate.get("triangle")
+    assert surrogate.get(recipe.neuron_for("mlp", width=4.0).surrogate) == surrogate.get("atan", alpha=4.0)
+    assert recipe.describe_neuron(recipe.neuron_to_recipe(custom)) == \
         "LIF decay 0.8, v_th 1.5, soft reset; sigmoid alpha=8"
-    assert recipe.neuron_config(None) is None and recipe.describe_neuron(None) == "model default"
+    assert recipe.describe_neuron(None, "mlp") == "LIF decay 0.5, v_th 1, hard reset; atan alpha=2"
+    assert recipe.describe_neuron(None) == "model default"
     with pytest.raises(ValueError, match="v_th"):
-        recipe.neuron_recipe(custom_r, v_th=-1.0)
-    assert recipe.neuron_config({k: lab[k] for k in recipe.REQUIRED_NEURON_KEYS}).v_init == 0.0  # defaults
-    with pytest.raises(ValueError, match=r"lacks \['width'\]"):
-        recipe.neuron_config({k: v for k, v in lab.items() if k != "width"})
+        recipe.neuron_for("mlp", v_th=-1.0)
     with pytest.raises(ValueError, match="unknown neuron settings"):
-        recipe.neuron_recipe(lab, tau=3)
+        recipe.neuron_for("mlp", tau=3)
 
 
 def test_the_recipe_builds_the_network_with_its_neuron():
+    neuron = recipe.neuron_for("mlp", v_th=0.7, surrogate="rectangle", width=0.5)
     cfg = dict(model="mlp", T=4, num_classes=10, input_shape=[1, 8, 8], is_event=False,
-               neuron=recipe.neuron_recipe(model="mlp", v_th=0.7, surrogate="rectangle", width=0.5))
+               neuron=recipe.neuron_to_recipe(neuron))
     net = recipe.build_model(cfg)
-    cfg_neuron = net.neuron_config
-    assert cfg_neuron.v_th == 0.7 and surrogate.get(cfg_neuron.surrogate) == surrogate.get("rectangle", width=0.5)
+    assert net.neuron_config.v_th == 0.7
+    assert surrogate.get(net.neuron_config.surrogate) == surrogate.get("rectangle", width=0.5)
     legacy = {k: v for k, v in cfg.items() if k != "neuron"}  # a run from before: the model's default
-    assert recipe.neuron_recipe(recipe.build_model(legacy).neuron_config) == recipe.neuron_recipe(LAB_NEURON)
-    with pytest.raises(ValueError, match="the run setting neuron"):
+    assert recipe.neuron_to_recipe(recipe.build_model(legacy).neuron_config) == recipe.neuron_to_recipe(LAB_NEURON)
+    with pytest.raises(ValueError, match="the run setting neuron is malformed"):
         recipe.build_model(dict(cfg, neuron={"kind": "lif"}))
 
 
@@ -75,7 +71,7 @@ def test_command_line_and_panel_store_the_same_recipe(tmp_path, capsys):
     cli = json.loads((tmp_path / "cli" / "config.json").read_text())
     panel = TrainSettings(model="mlp", epochs=1).run_config()
     assert {k: cli[k] for k in panel} == panel  # the same settings, defaults included
-    assert cli["drop_last"] is True and cli["neuron"] == recipe.neuron_recipe(model="mlp")
+    assert cli["drop_last"] is True and cli["neuron"] == recipe.neuron_to_recipe(LAB_NEURON)
     steps = [s for s in load_run(tmp_path / "cli").steps]
     assert len(steps) == len(data.load("digits", split="train")) // 32  # no partial batch
 
@@ -85,8 +81,8 @@ def test_neuron_options_of_the_command_line(tmp_path, capsys):
                  "--neuron-decay", "0.9", "--reset", "soft", "--surrogate", "triangle", "--surrogate-width", "0.5",
                  *SMOKE]) == 0
     cfg = json.loads((tmp_path / "n" / "config.json").read_text())
-    assert cfg["neuron"] == recipe.neuron_recipe(model="conv-small", decay=0.9, v_th=1.5, reset="soft",
-                                                 surrogate="triangle", width=0.5)
+    assert cfg["neuron"] == recipe.neuron_to_recipe(recipe.neuron_for("conv-small", decay=0.9, v_th=1.5,
+                                                                       reset="soft", surrogate="triangle", width=0.5))
     ckpt = torch.load(tmp_path / "n" / "checkpoint.pt", weights_only=True)
     assert recipe.build_model(ckpt["run_config"]).neuron_config.v_th == 1.5
     capsys.readouterr()

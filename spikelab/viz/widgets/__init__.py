@@ -9,10 +9,16 @@ expression of a cell (its root widget is ``panel.widget``):
   spiking MLP at initialisation (vanishing / exploding with depth, SPEC section 2);
 - :class:`TrainingPanel`: train a small spiking network in the background with live curves, raster and rates;
 - :class:`RunComparison`: learning curves of run folders written by ``spikelab train`` or a training panel;
+- :class:`EncodingExplorer`: an image turned into spikes by the direct, rate or latency code (lab 02);
+- :class:`NetworkInspector`: a trained network's hidden membranes, rasters, rates, accuracy against time steps and
+  confusion matrix on its test set (labs 04 and 05);
+- :class:`EnergyComparison`: synaptic operations and energy of a network against its ANN twin (lab 05);
+- :class:`Exercise`: an exercise's answer box with a Check button (every lab);
 - :func:`playground`: the main dashboard, the panels above on the embedded digits.
 
 Every plot is an ``Output`` widget redrawn with a plotly mime bundle (:func:`show_figure`, tens of KB; safe from
-the training thread). No ``FigureWidget`` is used: each ships the whole 4.9 MB plotly bundle, and in Voila its
+the training thread); :func:`plot` shows any figure that way, and labs use it for every figure (a bare figure as a
+cell result raises "setData is not a function" in Voila). No ``FigureWidget`` is used: each ships the whole 4.9 MB plotly bundle, and in Voila its
 updates were seen to be lost for good when they arrived while a heavier page was still settling. Panels never
 raise into the page: a failure is shown as a readable message in ``panel.message``. Every control and plot has a
 stable CSS class ``spikelab-<name>`` for browser tests.
@@ -25,14 +31,18 @@ import os
 import ipywidgets as W
 
 from spikelab.viz._live import TrainSettings
-from spikelab.viz.widgets._base import SMOKE_LIMIT, Panel, _css, show_figure
+from spikelab.viz.widgets._base import SMOKE_LIMIT, Panel, _css, plot, show_figure
+from spikelab.viz.widgets.coding import EncodingExplorer
+from spikelab.viz.widgets.exercise import Exercise
 from spikelab.viz.widgets.explorers import NeuronExplorer, SurrogateExplorer
+from spikelab.viz.widgets.inspector import EnergyComparison, NetworkInspector
 from spikelab.viz.widgets.runs import RunComparison
 from spikelab.viz.widgets.training import TrainingPanel
 
 __all__ = [
     "Panel", "NeuronExplorer", "SurrogateExplorer", "TrainingPanel", "RunComparison", "Playground", "playground",
-    "TrainSettings", "show_figure", "SMOKE_LIMIT",
+    "TrainSettings", "show_figure", "plot", "SMOKE_LIMIT", "EncodingExplorer", "NetworkInspector", "EnergyComparison",
+    "Exercise",
 ]
 
 

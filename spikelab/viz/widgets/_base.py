@@ -23,6 +23,25 @@ def show_figure(out: W.Output, fig: go.Figure) -> None:
     out.outputs = ({"output_type": "display_data", "data": bundle, "metadata": {}},)
 
 
+def plot(fig: go.Figure, *, name: str | None = None) -> W.Output:
+    """``fig`` in an ``Output`` widget (class ``spikelab-figure``, and ``spikelab-<name>`` if named): how labs and
+    dashboards show a figure.
+
+    A bare figure as a cell's result breaks in Voila: after drawing it, plotly's renderer stores a PNG copy with
+    ``model.setData``, which Voila's static output model lacks ("setData is not a function" page errors). In an
+    ``Output`` widget the model is a real one, in JupyterLab and in Voila alike.
+    """
+    if not isinstance(fig, go.Figure):
+        raise TypeError(f"fig must be a plotly go.Figure, got {type(fig).__name__}")
+    out = _css(W.Output(layout=W.Layout(width="100%")), "figure")
+    if name is not None:
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"name must be a non-empty str (a CSS class suffix), got {name!r}")
+        out.add_class(f"spikelab-{name}")
+    show_figure(out, fig)
+    return out
+
+
 def _svg(fig: go.Figure) -> go.Figure:
     """``fig`` with its WebGL scatter traces drawn as SVG: a redrawn plot would otherwise leak a WebGL context per
     redraw (browsers keep about 16). Fine for rasters of a few thousand spikes."""

@@ -119,16 +119,20 @@ class SurrogateExplorer(Panel):
     """A surrogate family and width: its primitive and derivative, and the gradient flow it gives.
 
     The gradient-flow heatmap is ``|| dL / ds_l[t] ||`` per layer ``l`` and step ``t`` of a deep spiking MLP at
-    initialisation (:func:`spikelab.analysis.gradient_flow`); the readout says whether the gradient reaching
-    the first layer is much smaller (vanishing) or larger (exploding) than at the last.
+    initialisation (:func:`spikelab.analysis.gradient_flow`), with or without batch norm on each layer's input
+    current (the "batch norm" box); the readout says whether the gradient reaching the first layer is much
+    smaller (vanishing) or larger (exploding) than at the last.
     """
 
-    def __init__(self, *, family: str = "atan", width: float | None = None, depth: int = 8) -> None:
+    def __init__(self, *, family: str = "atan", width: float | None = None, depth: int = 8,
+                 batch_norm: bool = True) -> None:
         super().__init__()
         check_choice(family, "family", _surrogate.names())
         lo, hi = _explore.WIDTH_RANGES[family]
         width = _explore.default_width(family) if width is None else check_range(width, "width", lo, hi)
         check_range(check_int(depth, "depth", minimum=2), "depth", 2, 16)
+        if not isinstance(batch_norm, bool):
+            raise TypeError(f"batch_norm must be a bool, got {type(batch_norm).__name__}")
         self.grad_norms = None
         self._hold = False
         c = self.controls = {
@@ -136,6 +140,8 @@ class SurrogateExplorer(Panel):
             "width": _slider(W.FloatLogSlider, "width", _surrogate.get(family).width_param, base=10,
                              min=math.log10(lo), max=math.log10(hi), step=0.02, value=width, readout_format=".3g"),
             "depth": _slider(W.IntSlider, "depth", "depth (layers)", min=2, max=16, value=depth),
+            "batch_norm": _css(W.Checkbox(value=batch_norm, description="batch norm on input currents",
+                                          indent=False), "bn"),
         }
         self.readout = _css(W.HTML(), "readout")
         curves, flow = self._output("surrogate-curves", "330px"), self._output("gradient-flow", "330px")
@@ -143,7 +149,7 @@ class SurrogateExplorer(Panel):
                                    W.VBox([self.message, curves, flow], layout=W.Layout(flex="1"))]),
                            "surrogate-explorer")
         c["family"].observe(self._on_family, "value")
-        for key in ("width", "depth"):
+        for key in ("width", "depth", "batch_norm"):
             c[key].observe(lambda _change: None if self._hold else self.redraw(), "value")
         self.redraw()
 
@@ -175,12 +181,14 @@ class SurrogateExplorer(Panel):
         fig = surrogate_figure(items, x_range=(-2.0, 2.0), title=f"surrogate {sg!r}: peak σ′(0) = {sg.peak:.3g}")
         fig.update_layout(height=330, margin=dict(l=60, r=20, t=70, b=40))
         self._draw("surrogate-curves", fig)
-        g = self.grad_norms = gradient_flow(sg, depth=int(self.controls["depth"].value))
+        bn = bool(self.controls["batch_norm"].value)
+        g = self.grad_norms = gradient_flow(sg, depth=int(self.controls["depth"].value), batch_norm=bn)
         per_layer = (g ** 2).sum(axis=1) ** 0.5
         ratio = per_layer[0] / per_layer[-1] if per_layer[-1] > 0 else float("inf")
         verdict = "vanishing" if ratio < 0.1 else "exploding" if ratio > 10 else "roughly flat"
         fig = gradient_heatmap(g, layer_names=[f"layer {i + 1}" for i in range(g.shape[0])],
-                               title="gradient norm per layer and step at initialisation")
+                               title="gradient norm per layer and step at initialisation"
+                                     + ("" if bn else " (no batch norm)"))
         fig.update_layout(height=330, margin=dict(l=60, r=20, t=50, b=40))
         self._draw("gradient-flow", fig)
         self.readout.value = (f"gradient at layer 1 / at layer {g.shape[0]}: <b>{ratio:.3g}</b> "

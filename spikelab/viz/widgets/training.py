@@ -1,6 +1,7 @@
 """The training panel: train a small spiking network in the background with live curves, raster and rates."""
 from __future__ import annotations
 
+import math
 import os
 import threading
 from collections.abc import Callable
@@ -10,7 +11,9 @@ import ipywidgets as W
 import numpy as np
 import plotly.graph_objects as go
 
+from spikelab import surrogate as _surrogate
 from spikelab.history import History
+from spikelab.neurons import RESET_MODES, NeuronConfig
 from spikelab.viz._live import TRAIN_DATASETS, TRAIN_MODELS, Throttle, TrainingJob, TrainSettings
 from spikelab.viz.figures import curves_figure, firing_rate_figure, raster_figure
 from spikelab.viz.widgets._base import (
@@ -28,11 +31,13 @@ class TrainingPanel(Panel):
     names and settings): ``spikelab eval`` and ``spikelab train --resume`` take it. Loss and accuracy per step (and on the test split per epoch)
     redraw at most twice a second, the raster (first sample of the latest batch, in the layer picked) and the
     firing rates every 1.5 s: each redraw costs the browser a render, and a backlog of them delays Stop.
-    ``smoke=True`` trains on ``SMOKE_LIMIT`` samples for one epoch.
+    ``smoke=True`` trains on ``SMOKE_LIMIT`` samples for one epoch (otherwise on ``settings.limit`` samples per
+    split, all if None). ``neuron_controls=True`` adds a "Neuron" box (decay, threshold, reset, surrogate and its
+    width) whose settings every spiking layer of the next run gets, starting from ``settings.neuron``.
     """
 
     def __init__(self, *, settings: TrainSettings | None = None, runs_dir: str | os.PathLike = "runs",
-                 smoke: bool = False) -> None:
+                 smoke: bool = False, neuron_controls: bool = False) -> None:
         super().__init__()
         s = settings if settings is not None else TrainSettings()
         if not isinstance(s, TrainSettings):
@@ -56,7 +61,8 @@ class TrainingPanel(Panel):
             "lr": _css(W.FloatText(description="learning rate", value=s.lr, step=1e-3, style=_STYLE,
                                    layout=W.Layout(width="320px")), "lr"),
         }
-        self._batch_size = s.batch_size
+        self._batch_size, self._limit = s.batch_size, s.limit
+        self.neuron_controls = self._neuron_controls(s.neuron) if neuron_controls else {}
         c["loss"].observe(lambda ch: setattr(c["lam"], "disabled", ch["new"] != "tet"), "value")
         self.start_button = _css(W.Button(description="Start", button_style="success", icon="play"), "start")
         self.stop_button = _css(W.Button(description="Stop", button_style="danger", icon="stop", disabled=True),
@@ -71,6 +77,8 @@ class TrainingPanel(Panel):
         raster, rates = self._output("raster", "300px"), self._output("rates", "300px")
         left = _controls("Training", *c.values(), W.HBox([self.start_button, self.stop_button]), self.progress,
                          self.status, self.layer)
+        if self.neuron_controls:
+            left = W.VBox([left, _controls("Neuron (every spiking layer)", *self.neuron_controls.values())])
         right = W.VBox([self.message, curves, W.HBox([raster, rates])], layout=W.Layout(flex="1"))
         self.widget = _css(W.HBox([left, right]), "training")
         self._redraw_curves()
@@ -90,7 +98,43 @@ class TrainingPanel(Panel):
         c = self.controls
         return TrainSettings(dataset=c["dataset"].value, model=c["model"].value, loss=c["loss"].value,
                              lam=float(c["lam"].value), T=int(c["T"].value), epochs=int(c["epochs"].value),
-                             lr=c["lr"].value, batch_size=self._batch_size, limit=SMOKE_LIMIT if self.smoke else None)
+                             lr=c["lr"].value, batch_size=self._batch_size,
+                             limit=SMOKE_LIMIT if self.smoke else self._limit, neuron=self.neuron_config())
+
+    def neuron_config(self) -> NeuronConfig | None:
+        """The neuron the "Neuron" controls describe (None without them: the model's default)."""
+        n = self.neuron_controls
+        if not n:
+            return None
+        name = n["surrogate"].value
+        sg = _surrogate.get(name, **{_surrogate.get(name).width_param: float(n["width"].value)})
+        return NeuronConfig(kind="lif", decay=float(n["decay"].value), v_th=float(n["v_th"].value),
+                            reset=n["reset"].value, surrogate=sg)
+
+    def _neuron_controls(self, start: NeuronConfig | None) -> dict[str, W.Widget]:
+        from spikelab.viz._explore import WIDTH_RANGES
+
+        cfg = start if start is not None else NeuronConfig()
+        sg = _surrogate.get(cfg.surrogate)
+        lo, hi = WIDTH_RANGES[sg.name]
+        n = {
+            "decay": _slider(W.FloatSlider, "n-decay", "decay", min=0.0, max=1.0, step=0.05, value=cfg.decay),
+            "v_th": _slider(W.FloatSlider, "n-vth", "threshold v_th", min=0.1, max=3.0, step=0.05, value=cfg.v_th),
+            "reset": _dropdown("n-reset", "reset", list(RESET_MODES), cfg.reset),
+            "surrogate": _dropdown("n-surrogate", "surrogate", _surrogate.names(), sg.name),
+            "width": _slider(W.FloatLogSlider, "n-width", sg.width_param, base=10, min=math.log10(lo),
+                             max=math.log10(hi), step=0.02, value=getattr(sg, sg.width_param), readout_format=".3g"),
+        }
+
+        def on_family(change: dict) -> None:  # a new family: its own width parameter, range and default
+            w, new = n["width"], _surrogate.get(change["new"])
+            lo, hi = WIDTH_RANGES[new.name]
+            w.min, w.max = -20.0, 20.0  # widen first so that neither bound clips the value in between
+            w.value = getattr(new, new.width_param)
+            w.min, w.max, w.description = math.log10(lo), math.log10(hi), new.width_param
+
+        n["surrogate"].observe(on_family, "value")
+        return n
 
     def start(self) -> bool:
         """Validate the settings and start training in the background; False (with a message) if it cannot."""
