@@ -17,6 +17,7 @@ from spikelab.training.config import (
 from spikelab.training.distributed import init_distributed, shard_loader, shutdown_distributed, world
 from spikelab.training.evaluation import evaluate
 from spikelab.training.loop import final_metrics, fit
+from spikelab.training.phases import Phase, evaluate_at_T, fit_phases, fit_tit, tit_phases
 from spikelab.training.runs import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
@@ -32,7 +33,7 @@ from spikelab.training.runs import (
 )
 
 __all__ = [
-    "fit", "evaluate", "final_metrics", "TrainConfig", "OPTIMIZERS", "SCHEDULES", "build_optimizer", "lr_at",
+    "fit", "evaluate", "final_metrics", "Phase", "fit_phases", "fit_tit", "tit_phases", "evaluate_at_T", "TrainConfig", "OPTIMIZERS", "SCHEDULES", "build_optimizer", "lr_at",
     "parse_device", "select_device", "Callback", "CallbackList", "EVENTS", "init_distributed",
     "shutdown_distributed", "shard_loader", "world", "RunWriter", "list_runs", "load_run", "load_metrics",
     "load_checkpoint", "save_checkpoint", "write_json", "CONFIG_FILE", "HISTORY_FILE", "METRICS_FILE",
