@@ -28,7 +28,7 @@ T_EVENTS = 6  # frames per event sample
 SIZES = {
     "smoke": (Budget("fashion-mnist", 64, (4, 8), epochs=1, seeds=1),
               Budget("fashion-mnist-events", 64, (4, 8), epochs=2, seeds=1), 1),
-    "full": (Budget("fashion-mnist", 6000, (16, 32), epochs=6, seeds=3),
+    "full": (Budget("fashion-mnist", 4000, (16, 32), epochs=5, seeds=3),
              Budget("fashion-mnist-events", 3000, (16, 32), epochs=4, seeds=3), 1),
 }
 PAPER = {"scratch": "ES-ImageNet, ResNet-18 LIF from scratch: 39.89",

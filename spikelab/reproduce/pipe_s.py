@@ -23,10 +23,10 @@ from spikelab.training import TrainConfig, evaluate, fit
 from spikelab.transfer import PIPE_S_NEURON, RampSchedule, finetune, pretrain, ramp_twin, transfer
 
 T = 4
-FINETUNE_LR = 0.02
+FINETUNE_LR = 0.005
 SIZES = {
     "smoke": (Budget("fashion-mnist", 64, (4, 8), epochs=2, seeds=1), 2),
-    "full": (Budget("fashion-mnist", 6000, (16, 32), epochs=8, seeds=3), 4),
+    "full": (Budget("fashion-mnist", 4000, (16, 32), epochs=6, seeds=3), 3),
 }
 PAPER = "pipe-S reaches the directly trained LIF-SNN's accuracy in 1/10 of its time (ImageNet-1K), 2/5 (ES-ImageNet)"
 

@@ -20,10 +20,10 @@ from spikelab.training import TrainConfig, evaluate_at_T, fit, fit_tit
 
 T_SMALL, T_TARGET = 2, 6
 EVAL_TS = (1, 2, 4, 6, 8)
-FINETUNE_LR = 0.2  # the fine-tuning phase's peak learning rate, as a fraction of the first phase's
+FINETUNE_LR = 0.1  # the fine-tuning phase's peak learning rate, as a fraction of the first phase's
 SIZES = {
     "smoke": Budget("fashion-mnist", 64, (4, 8), epochs=2, seeds=1),
-    "full": Budget("fashion-mnist", 6000, (16, 32), epochs=6, seeds=3),
+    "full": Budget("fashion-mnist", 4000, (16, 32), epochs=6, seeds=3),
 }
 
 

@@ -9,7 +9,7 @@ from _support import require
 
 from spikelab import reproduce
 from spikelab.data.mnist import find_fashion_mnist
-from spikelab.reproduce import Table
+from spikelab.reproduce import Table, pipe_s
 from spikelab.training import load_metrics, load_run
 
 
@@ -83,7 +83,7 @@ def test_pipe_s_smoke(tmp_path):
     assert stages[3:5] == ["SNN after fine-tuning epoch 1", "SNN after fine-tuning epoch 2"]
     runs = tmp_path / "pipe-s" / "runs"
     fine = load_run(runs / "finetune-seed0")
-    assert [e["lr"] for e in fine.epochs] == pytest.approx([0.02, 0.02])
+    assert [e["lr"] for e in fine.epochs] == pytest.approx([pipe_s.FINETUNE_LR] * 2)  # x 0.3 after epoch 2
     for k, e in enumerate(fine.epochs):
         assert _cell(table.rows[3 + k]["test acc (%)"]) == pytest.approx(100 * e["test_acc"], abs=0.006)
     pre = load_run(runs / "pretrain-seed0")
