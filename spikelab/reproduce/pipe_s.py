@@ -74,6 +74,7 @@ def reproduce(*, size: str, out: Path, seeds: int | None, progress: bool) -> Tab
         curve = [(before, t_pre, b.epochs)] + [(e["test_acc"], t_pre + e["time_s"], b.epochs + e["epoch"])
                                                for e in hf.epochs]
         runs.append(dict(seed=seed, scratch=scratch, ann_acc=ann_acc, pretrain_time_s=t_pre, before=before,
+                         pretrain_curve=[(e["test_acc"], e["time_s"], e["epoch"]) for e in hp.epochs],
                          finetune=[e["test_acc"] for e in hf.epochs], finetune_time_s=hf.epochs[-1]["time_s"],
                          curve=curve, reach=_reach(curve, scratch["best"])))
         say(f"pipe-S seed {seed}: before fine-tuning {pct(before)} %, after {pct(hf.epochs[-1]['test_acc'])} %")
