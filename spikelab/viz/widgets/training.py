@@ -11,11 +11,15 @@ import numpy as np
 import plotly.graph_objects as go
 
 from spikelab.history import History
+from spikelab.losses import TET_PRESETS
 from spikelab.viz._live import TRAIN_DATASETS, TRAIN_MODELS, Throttle, TrainingJob, TrainSettings
 from spikelab.viz.figures import curves_figure, firing_rate_figure, raster_figure
 from spikelab.viz.widgets._base import (
     _STYLE, FIRST_LAYER, SMOKE_LIMIT, Panel, _controls, _css, _dropdown, _guarded, _slider, _svg,
 )
+
+
+TET_PRESET_OPTIONS = [("custom", "custom")] + [(f"{k} (lam {v:g})", k) for k, v in TET_PRESETS.items()]
 
 
 class TrainingPanel(Panel):
@@ -27,7 +31,9 @@ class TrainingPanel(Panel):
     ``runs_dir``, which :class:`RunComparison` reads. Loss and accuracy per step (and on the test split per epoch)
     redraw at most twice a second, the raster (first sample of the latest batch, in the layer picked) and the
     firing rates every 1.5 s: each redraw costs the browser a render, and a backlog of them delays Stop.
-    ``smoke=True`` trains on ``SMOKE_LIMIT`` samples for one epoch.
+    ``smoke=True`` trains on ``SMOKE_LIMIT`` samples for one epoch. The "TET preset" control applies the TET
+    paper's settings (:data:`spikelab.losses.TET_PRESETS`: the TET loss with lam 0.05 for CIFAR, 0.001 for
+    ImageNet and DVS; phi stays 1, the lab models' v_th) and shows "custom" once loss or lam are moved off them.
     """
 
     def __init__(self, *, settings: TrainSettings | None = None, runs_dir: str | os.PathLike = "runs",
@@ -48,8 +54,9 @@ class TrainingPanel(Panel):
             "model": _dropdown("model", "model", list(TRAIN_MODELS), s.model),
             "loss": _css(W.ToggleButtons(options=[("SDT", "sdt"), ("TET", "tet")], value=s.loss, description="loss",
                                          style={"description_width": "110px", "button_width": "90px"}), "loss"),
-            "lam": _slider(W.FloatSlider, "lam", "TET lam", min=0.0, max=1.0, step=0.01, value=s.lam,
-                           disabled=s.loss != "tet"),
+            "lam": _slider(W.FloatSlider, "lam", "TET lam", min=0.0, max=1.0, step=0.001, value=s.lam,
+                           disabled=s.loss != "tet", readout_format=".3f"),
+            "tet_preset": _dropdown("tet-preset", "TET preset", TET_PRESET_OPTIONS, "custom"),
             "T": _slider(W.IntSlider, "T", "time steps T", min=1, max=16, value=s.T),
             "epochs": _slider(W.IntSlider, "epochs", "epochs", min=1, max=200, value=1 if smoke else s.epochs),
             "lr": _css(W.FloatText(description="learning rate", value=s.lr, step=1e-3, style=_STYLE,
@@ -57,6 +64,9 @@ class TrainingPanel(Panel):
         }
         self._batch_size = s.batch_size
         c["loss"].observe(lambda ch: setattr(c["lam"], "disabled", ch["new"] != "tet"), "value")
+        c["tet_preset"].observe(lambda ch: self._apply_preset(ch["new"]), "value")
+        c["loss"].observe(lambda _ch: self._check_preset(), "value")
+        c["lam"].observe(lambda _ch: self._check_preset(), "value")
         self.start_button = _css(W.Button(description="Start", button_style="success", icon="play"), "start")
         self.stop_button = _css(W.Button(description="Stop", button_style="danger", icon="stop", disabled=True),
                                 "stop")
@@ -73,6 +83,19 @@ class TrainingPanel(Panel):
         right = W.VBox([self.message, curves, W.HBox([raster, rates])], layout=W.Layout(flex="1"))
         self.widget = _css(W.HBox([left, right]), "training")
         self._redraw_curves()
+
+    def _apply_preset(self, name: str) -> None:
+        """A TET preset sets the loss to TET and lam to the paper's value (phi stays 1 = the models' v_th)."""
+        if name in TET_PRESETS:
+            self.controls["loss"].value = "tet"
+            self.controls["lam"].value = TET_PRESETS[name]
+
+    def _check_preset(self) -> None:
+        """Back to "custom" once the loss or lam no longer match the preset shown."""
+        c = self.controls
+        name = c["tet_preset"].value
+        if name in TET_PRESETS and (c["loss"].value != "tet" or abs(c["lam"].value - TET_PRESETS[name]) > 1e-9):
+            c["tet_preset"].value = "custom"
 
     @property
     def history(self) -> History:
