@@ -32,7 +32,7 @@ from spikelab.history import History
 from spikelab.training.callbacks import Callback, CallbackList
 from spikelab.training.config import TrainConfig
 from spikelab.training.distributed import world
-from spikelab.training.evaluation import LossFn, evaluate
+from spikelab.training.evaluation import LossFn, _resolve_loss, evaluate
 from spikelab.training.loop import _check_overrides, _split_data, final_metrics, fit
 from spikelab.training.runs import RunWriter
 
@@ -240,7 +240,7 @@ def fit_phases(
     clash = sorted(set(run_config) & (set(config.to_dict()) | {"phases"}))
     if clash:
         raise ValueError(f"run_config must not repeat TrainConfig fields or 'phases' {clash}")
-    loss_name = loss if isinstance(loss, str) else config.loss if loss is None else getattr(loss, "__name__", "loss")
+    _, loss_name = _resolve_loss(loss, config)  # checks loss, and names it as fit does
     full_config = {**config.to_dict(), "epochs": total, "loss": loss_name, **run_config, "phases": phase_dicts}
     name = name if name is not None else (Path(run_dir).name if run_dir is not None else "run")
     rank, _ = world()
