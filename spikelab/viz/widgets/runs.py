@@ -30,6 +30,9 @@ class RunComparison(Panel):
         self.root = _css(W.Text(value=str(root), description="runs folder", style=_STYLE,
                                 layout=W.Layout(width="320px")), "runs-root")
         self.refresh_button = _css(W.Button(description="Refresh", icon="refresh"), "refresh")
+        self.export_button = _css(W.Button(description="Export NIR", icon="download",
+                                           tooltip="write each selected run's network to <run>/model.nir"),
+                                  "export-nir")
         self.select = _css(W.SelectMultiple(options=[], rows=8, description="runs", style=_STYLE,
                                             layout=W.Layout(width="320px")), "run-select")
         self.level = _css(W.ToggleButtons(options=["epochs", "steps"], value="epochs", description="per",
@@ -37,10 +40,12 @@ class RunComparison(Panel):
         self.table = _css(W.HTML(), "run-table")
         self.histories: dict[str, History] = {}
         out = self._output("run-curves", "340px")
-        self.widget = _css(W.HBox([_controls("Runs", self.root, self.refresh_button, self.select, self.level),
+        self.widget = _css(W.HBox([_controls("Runs", self.root, self.refresh_button, self.select, self.level,
+                                             self.export_button),
                                    W.VBox([self.message, out, self.table], layout=W.Layout(flex="1"))]),
                            "run-comparison")
         self.refresh_button.on_click(lambda _b: self.refresh())
+        self.export_button.on_click(lambda _b: self.export_nir())
         self._hold = False
         self.select.observe(lambda _c: None if self._hold else self.redraw(), "value")
         self.level.observe(lambda _c: self.redraw(), "value")
@@ -95,6 +100,23 @@ class RunComparison(Panel):
         self.table.value = (f'<table style="border-collapse:collapse" cellpadding="4"><tr>{head}</tr>'
                             f'{"".join(rows)}</table>')
         self.clear_message()
+
+    @_guarded("exporting to NIR")
+    def export_nir(self) -> list[Path]:
+        """The "Export NIR" button: write each selected run's network to ``<run>/model.nir`` (NIR, HDF5) with
+        :func:`spikelab.nir.export_run` (see docs/NIR.md); returns the files written."""
+        from spikelab.nir import export_run
+
+        if not self.select.value:
+            self.report("select the runs to export first", "info")
+            return []
+        written = []
+        for name in self.select.value:
+            out = Path(self.root.value) / name / "model.nir"
+            export_run(out.parent, out)
+            written.append(out)
+        self.report("wrote " + ", ".join(str(p) for p in written) + " (NIR; see docs/NIR.md)", "info")
+        return written
 
 
 def _fmt(x: Any) -> str:
