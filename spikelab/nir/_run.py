@@ -7,29 +7,17 @@ from typing import Any
 import nir
 import torch
 
-#: Models built for a fixed input size (``input_size=(H, W)``), as ``spikelab train`` builds them.
-_SIZED_MODELS = ("mlp", "conv-small", "vggsnn")
-_NEEDED = ("model", "T", "num_classes", "input_shape", "is_event")
-
-
 def model_from_run(run: str | os.PathLike) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """The trained model of a run folder (or its ``checkpoint.pt``) and the run's settings.
+    """The trained model of a run folder (or its ``checkpoint.pt``) and the run's settings, in eval mode.
 
-    Raises ``ValueError`` when the checkpoint lacks the settings needed to rebuild the model.
+    Raises ``ValueError`` when the checkpoint lacks the settings needed to rebuild the model, or when its weights do
+    not match them (:func:`spikelab.recipe.build_model`).
     """
-    from spikelab import models, training
+    from spikelab import recipe, training
 
     ckpt = training.load_checkpoint(run)
     cfg = ckpt.get("run_config") if isinstance(ckpt.get("run_config"), dict) else {}
-    missing = [k for k in _NEEDED if k not in cfg]
-    if missing:
-        raise ValueError(f"{str(run)!r}: the checkpoint lacks the run settings {missing} needed to rebuild the "
-                         "model (runs written by 'spikelab train' have them)")
-    shape = list(cfg["input_shape"])
-    kwargs: dict[str, Any] = {"input_size": tuple(shape[-2:])} if cfg["model"] in _SIZED_MODELS else {}
-    in_channels = shape[1] if cfg["is_event"] else shape[0]
-    model = models.build(cfg["model"], num_classes=cfg["num_classes"], in_channels=in_channels, T=cfg["T"], **kwargs)
-    model.load_state_dict(ckpt["model"])
+    model = recipe.build_model(cfg, ckpt["model"], source=repr(str(run)))
     model.eval()
     return model, dict(cfg)
 

@@ -37,11 +37,16 @@ class TrainConfig:
         lam: TET regulariser weight in [0, 1].
         phi: TET regulariser target.
         grad_clip: clip the gradient's global L2 norm to this value (None: no clipping).
+        diverge_factor: stop with :class:`~spikelab.training.DivergenceError` when an epoch's median training loss
+            exceeds this multiple of the first step's loss (None: no divergence check; non-finite losses and
+            gradients always stop training). See :mod:`spikelab.training.guards`.
         seed: seeds shuffling, dropout and random augmentation; epoch ``e`` uses a seed derived from ``(seed, e)``
             so a resumed run repeats the uninterrupted one.
         device: ``"auto"`` (CUDA if available, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         amp: mixed precision (float16 autocast with gradient scaling); None: on for CUDA, off for CPU.
         compile: run the model through ``torch.compile``.
+        sync_bn: take tdBN statistics over all processes of a distributed run (so it equals one process on the
+            global batch); None: on when launched with more than one process (``torchrun``), else off.
     """
 
     epochs: int = 10
@@ -57,10 +62,12 @@ class TrainConfig:
     lam: float = 0.05
     phi: float = 1.0
     grad_clip: float | None = None
+    diverge_factor: float | None = 10.0
     seed: int = 0
     device: str = "auto"
     amp: bool | None = None
     compile: bool = False
+    sync_bn: bool | None = None
 
     def __post_init__(self) -> None:
         check_int(self.epochs, "epochs", minimum=1)
@@ -79,12 +86,16 @@ class TrainConfig:
         check_real(self.phi, "phi")
         if self.grad_clip is not None:
             check_positive(self.grad_clip, "grad_clip")
+        if self.diverge_factor is not None and check_real(self.diverge_factor, "diverge_factor") <= 1:
+            raise ValueError(f"diverge_factor must be > 1 or None, got {self.diverge_factor}")
         check_int(self.seed, "seed", minimum=0)
         parse_device(self.device)
         if self.amp is not None and not isinstance(self.amp, bool):
             raise TypeError(f"amp must be a bool or None, got {type(self.amp).__name__}")
         if not isinstance(self.compile, bool):
             raise TypeError(f"compile must be a bool, got {type(self.compile).__name__}")
+        if self.sync_bn is not None and not isinstance(self.sync_bn, bool):
+            raise TypeError(f"sync_bn must be a bool or None, got {type(self.sync_bn).__name__}")
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as a plain dict (JSON-serialisable)."""

@@ -42,7 +42,7 @@ def test_export_nir_errors_are_one_line(run, tmp_path, capsys):
     assert err.startswith("spikelab export-nir: error: checkpoint not found") and "\n" not in err
     save_checkpoint(tmp_path / "bare.pt", {"model": {}})
     assert main(["export-nir", str(tmp_path / "bare.pt"), str(tmp_path / "x.nir")]) == 2
-    assert "lacks the run settings" in capsys.readouterr().err
+    assert "bare.pt': the run settings lack ['model'" in capsys.readouterr().err
     assert main(["export-nir", str(run), str(tmp_path / "x.nir"), "--dt", "0"]) == 2
     assert "dt must be a finite number > 0" in capsys.readouterr().err
     assert not (tmp_path / "x.nir").exists()
