@@ -33,7 +33,8 @@ from spikelab.training.callbacks import Callback, CallbackList
 from spikelab.training.config import TrainConfig
 from spikelab.training.distributed import world
 from spikelab.training.evaluation import LossFn, _resolve_loss, evaluate
-from spikelab.training.loop import _check_overrides, _split_data, final_metrics, fit
+from spikelab.training.guards import DivergenceError
+from spikelab.training.loop import _check_overrides, _open_run, _split_data, final_metrics, fit
 from spikelab.training.runs import RunWriter
 
 
@@ -205,7 +206,7 @@ def fit_phases(
 
     Records are those of :func:`~spikelab.training.fit` with epochs, steps and ``time_s`` numbered over the
     whole run, plus ``phase`` (the phase's name) and, where the phase sets it, ``T``. The run folder (``run_dir``)
-    holds them all as one run: ``config.json`` (with ``phases``, and ``epochs`` the total), ``history.jsonl``
+    holds them all as one run (claimed and locked for the run's life, as by ``fit``): ``config.json`` (with ``phases``, and ``epochs`` the total), ``history.jsonl``
     appended after every epoch, ``metrics.json`` (with ``phases``: per phase its epochs, T, best test accuracy,
     time and ``epoch_steps`` = epochs x T) and, after every epoch, ``checkpoint.pt`` with the model weights and
     run settings (``spikelab eval`` reads it). A phased run is not resumed from its checkpoint (it holds no
@@ -244,6 +245,16 @@ def fit_phases(
     full_config = {**config.to_dict(), "epochs": total, "loss": loss_name, **run_config, "phases": phase_dicts}
     name = name if name is not None else (Path(run_dir).name if run_dir is not None else "run")
     rank, _ = world()
+    with _open_run(run_dir, rank == 0, False):  # claimed and locked for the whole run, as fit does
+        return _run_phases(model, data, phases, config, full_config, phase_dicts, total, loss=loss, name=name,
+                           callbacks=callbacks, stop_event=stop_event, probe=probe, run_dir=run_dir, rank=rank,
+                           progress=progress, sequence_input=sequence_input)
+
+
+def _run_phases(model: nn.Module, data: Any, phases: list[Phase], config: TrainConfig, full_config: dict[str, Any],
+                phase_dicts: list[dict[str, Any]], total: int, *, loss: Any, name: str, callbacks: Any,
+                stop_event: Any, probe: Any, run_dir: Any, rank: int, progress: bool,
+                sequence_input: bool | None) -> History:
     writer = RunWriter(run_dir, enabled=rank == 0) if run_dir is not None else None
     run = _PhasedRun(model=model, config=config, history=History(config=full_config, name=name),
                      live=History(config=full_config, name=name), writer=writer, cbs=CallbackList(callbacks),
@@ -263,8 +274,14 @@ def fit_phases(
             lr = ph.lr if ph.lr is not None else config.lr
             phase_config = dataclasses.replace(config, epochs=ph.epochs, lr=lr, lr_min=min(config.lr_min, lr))
             relay = _Relay(run, label, ph.T)
-            h = fit(model, data, phase_config, loss=loss, callbacks=relay, stop_event=stop_event, probe=probe,
-                    name=name, progress=progress, sequence_input=sequence_input)
+            try:
+                h = fit(model, data, phase_config, loss=loss, callbacks=relay, stop_event=stop_event, probe=probe,
+                        name=name, progress=progress, sequence_input=sequence_input)
+            except DivergenceError as err:  # recorded in the run folder as fit records it, then raised
+                relay.flush()
+                if writer is not None:
+                    writer.finish({**final_metrics(run.live, False), "error": str(err), "phase": label})
+                raise
             relay.flush()
             for rec in h.steps:
                 run.history.steps.append(relay._shift(rec))

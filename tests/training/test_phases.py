@@ -173,3 +173,12 @@ def test_tet_presets_are_the_papers_settings(digits):
     c = fit(_net(), digits, TrainConfig(epochs=1, **tet_preset("imagenet")), **QUIET)
     assert _numbers(a.steps) == _numbers(b.steps) == _numbers(c.steps)
     assert (a.config["loss"], a.config["lam"], a.config["phi"]) == ("tet", 0.001, 1.0)
+
+
+def test_a_phased_run_is_one_locked_folder_and_is_not_resumed(digits, tmp_path):
+    run_dir = tmp_path / "tit"
+    fit_tit(_net(), digits, T=(1, 2), epochs=(1, 1), run_dir=run_dir, **QUIET)
+    with pytest.raises(ValueError, match="already holds a run"):  # the folder is a finished run, as after fit
+        fit_tit(_net(), digits, T=(1, 2), epochs=(1, 1), run_dir=run_dir, **QUIET)
+    with pytest.raises(ValueError, match="trained in phases .* no optimiser state"):
+        fit(_net(T=2), digits, epochs=3, resume=run_dir, **QUIET)
