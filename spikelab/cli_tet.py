@@ -62,24 +62,53 @@ def parse_tit(text: str) -> list[tuple[int, int]]:
     return phases
 
 
-def tet_settings(args: argparse.Namespace, v_th: float) -> dict[str, Any]:
-    """``loss``, ``lam``, ``phi`` from ``--tet-preset`` (with ``phi = v_th``) or from ``--loss/--lam/--phi``.
+def check_train_options(args: argparse.Namespace) -> list[tuple[int, int]] | None:
+    """Before the recipe is read: ``--tet-preset`` sets ``--loss tet`` and its ``--lam`` (``phi`` follows the
+    model's threshold once it is built: :func:`with_preset_phi`), refusing ``--loss``/``--lam``/``--phi`` given
+    too (they default to None on the parser); ``--tit`` is parsed, and refused with ``--resume``. Returns the
+    small-T phases of ``--tit`` (or None)."""
+    if args.tet_preset is not None:
+        clash = [opt for opt, v in (("--lam", args.lam), ("--phi", args.phi)) if v is not None]
+        if args.loss not in (None, "tet"):
+            clash.insert(0, f"--loss {args.loss}")
+        if clash:
+            raise CommandError(f"--tet-preset {args.tet_preset} sets the loss, lam and phi; drop {', '.join(clash)}")
+        args.loss, args.lam = "tet", TET_PRESETS[args.tet_preset]
+    if args.tit is not None and args.resume is not None:
+        raise CommandError("--tit starts a new run in phases; a run trained in phases cannot be resumed (each phase "
+                           "starts a fresh optimiser, which its checkpoint does not hold)")
+    if args.resume is not None:
+        _refuse_phased_resume(args.resume)
+    return None if args.tit is None else parse_tit(args.tit)
 
-    ``--lam`` and ``--phi`` default to None on the parser, so a preset can refuse them when they are given too.
-    """
-    from spikelab.losses import tet_preset
-    from spikelab.training import TrainConfig
 
+def _refuse_phased_resume(resume: str) -> None:
+    """A run trained in phases records ``phases`` in its ``config.json``: refuse to resume it, before any work."""
+    import json
+    from pathlib import Path
+
+    path = Path(resume)
+    config = (path if path.is_dir() else path.parent) / "config.json"
+    try:
+        phased = "phases" in json.loads(config.read_text())
+    except (OSError, ValueError):
+        return  # no readable config.json: the resume itself reports what is wrong
+    if phased:
+        raise CommandError(f"{resume} was trained in phases (--tit) and cannot be resumed: its checkpoint holds "
+                           "the weights but no optimiser state (each phase starts a fresh one)")
+
+
+def with_preset_phi(args: argparse.Namespace, config: Any, model: Any, info: Any) -> Any:
+    """The TrainConfig with ``phi = model.v_th`` under ``--tet-preset`` (SPEC section 3: phi = v_th); ``--tit`` on
+    event data is refused (event frames bring their own T)."""
+    import dataclasses
+
+    if args.tit is not None and info.is_event:
+        raise CommandError(f"--tit trains at several T by encoding static images over each, but {info.name} holds "
+                           "event frames, whose number of steps is fixed when they are binned: use static data")
     if args.tet_preset is None:
-        tc = TrainConfig()
-        return dict(loss=args.loss, lam=tc.lam if args.lam is None else args.lam,
-                    phi=tc.phi if args.phi is None else args.phi)
-    clash = [opt for opt, v in (("--lam", args.lam), ("--phi", args.phi)) if v is not None]
-    if args.loss not in (None, "tet"):
-        clash.insert(0, f"--loss {args.loss}")
-    if clash:
-        raise CommandError(f"--tet-preset {args.tet_preset} sets the loss, lam and phi; drop {', '.join(clash)}")
-    return tet_preset(args.tet_preset, v_th=v_th)
+        return config
+    return dataclasses.replace(config, phi=float(getattr(model, "v_th", 1.0)))
 
 
 def print_accuracy_vs_T(rows: list[dict[str, Any]], header: str) -> None:
