@@ -51,9 +51,15 @@ def conv_net(budget: Budget, info: Any, *, T: int, neuron: NeuronConfig, seed: i
 
 
 def run_dir(out: Path, name: str) -> Path:
-    """``OUT/runs/NAME``: where a reproduction writes one training run (a fresh folder each time)."""
+    """``OUT/runs/NAME``: where a reproduction writes one training run. A previous run of that name (from an
+    earlier run of the reproduction) is replaced; one still training (its folder locked) is an error."""
+    from spikelab.training import RunBusyError, is_running
+
     d = Path(out) / "runs" / name
     if d.exists():
+        if is_running(d):
+            raise RunBusyError(f"run folder {str(d)!r} is training in another process: wait for it, or pass "
+                               "another --out")
         import shutil
 
         shutil.rmtree(d)

@@ -23,7 +23,6 @@ from spikelab.models import SpikingModel, build
 from spikelab.neurons import PLIF, NeuronConfig
 from spikelab.training import Phase, TrainConfig, fit, fit_phases
 from spikelab.training.callbacks import CallbackList
-from spikelab.training.loop import _split_data
 from spikelab.transfer.ramp import ClippedRamp, RampAnnealing, RampSchedule, ramps
 from spikelab.transfer.weights import event_stem, transfer_weights
 
@@ -39,11 +38,16 @@ FINETUNE_CONFIG = TrainConfig(epochs=8, lr=0.1, optimizer="sgd", momentum=0.9, w
                               step_size=2, gamma=0.3)
 
 
+def _info(data: Any) -> Any:
+    """The DatasetInfo of ``(train, test, info)`` as ``make_loaders`` returns it, else None."""
+    return data[2] if isinstance(data, (tuple, list)) and len(data) == 3 else None
+
+
 def _data_kind(data: Any, sequence_input: bool | None) -> bool | None:
     """True for event sequences, False for static images, None if it cannot be told without reading a batch."""
     if sequence_input is not None:
         return bool(sequence_input)
-    _, _, info = _split_data(data)
+    info = _info(data)
     return None if info is None or not hasattr(info, "is_event") else bool(info.is_event)
 
 
@@ -185,7 +189,7 @@ def finetune_events(
     if not isinstance(model, SpikingModel):
         raise TypeError(f"model must be a spikelab model, got {type(model).__name__}")
     kind = _data_kind(data, sequence_input)
-    _, _, info = _split_data(data)
+    info = _info(data)
     if kind is False:
         raise ValueError("pipe-D fine-tunes on event sequences [B, T, 2, H, W], but the data are static images; "
                          "use pipe-S (finetune) for static data")
