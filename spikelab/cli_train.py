@@ -16,8 +16,10 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from spikelab import cli_tet
 from spikelab.cli_recipe import OUT_DEFAULT, CommandError, claim, one_line, recipe_from_args
 from spikelab.recipe import DEFAULTS
+
 
 def _one_line_errors(p: argparse.ArgumentParser) -> None:
     """Make ``p`` report a parse error as one line (the long usage text is one ``--help`` away)."""
@@ -100,6 +102,7 @@ def add_train(sub: argparse._SubParsersAction) -> None:
                    help="continue a run in its folder with its own recipe (model, data, T, batch size, seed, "
                         "schedule, ...); options that contradict it are refused, except --epochs (a new total) and "
                         "--device/--amp/--compile")
+    cli_tet.add_train_options(p)
     _add_common(p)
     _one_line_errors(p)
     p.set_defaults(func=_guarded(_train))
@@ -134,6 +137,7 @@ def add_eval(sub: argparse._SubParsersAction) -> None:
                    help="dataset to evaluate on (default: the one the run was trained on)")
     p.add_argument("--split", default="test", choices=("test", "train"), help="which split (default: test)")
     p.add_argument("--batch-size", type=int, default=256, metavar="B", help="samples per batch (default: 256)")
+    cli_tet.add_eval_options(p)
     _add_common(p)
     _one_line_errors(p)
     p.set_defaults(func=_guarded(_eval))
@@ -172,8 +176,9 @@ class _Printer:
             return
         test = (f"  test loss {r['test_loss']:.4f} acc {100 * r['test_acc']:5.1f} %"
                 if r.get("test_acc") is not None else "")
+        phase = f"  [{r['phase']}]" if "phase" in r else ""
         print(f"epoch {r['epoch']:>3}/{self.epochs}  train loss {r['train_loss']:.4f} acc "
-              f"{100 * r['train_acc']:5.1f} %{test}  lr {r['lr']:.2e}  {r['time_s']:6.1f} s", flush=True)
+              f"{100 * r['train_acc']:5.1f} %{test}  lr {r['lr']:.2e}  {r['time_s']:6.1f} s{phase}", flush=True)
 
 
 class _StopOnSigint:
@@ -212,6 +217,7 @@ def _train(args: argparse.Namespace) -> int:
 
     if args.name is not None:
         training.check_run_name(args.name)
+    tit = cli_tet.check_train_options(args)  # --tet-preset fills --loss/--lam; --tit's phases
     cfg, config, run_dir, done = recipe_from_args(args)
     rank, size = training.init_distributed(config.device)
     lead = rank == 0
@@ -224,6 +230,7 @@ def _train(args: argparse.Namespace) -> int:
         cfg = recipe.with_data(cfg, info, world_size=size)
         torch.manual_seed(config.seed)
         model = recipe.build_model(cfg)
+        config = cli_tet.with_preset_phi(args, config, model, info)
         stop = threading.Event()
         if lead:
             n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -241,10 +248,16 @@ def _train(args: argparse.Namespace) -> int:
         with _StopOnSigint(stop), warnings.catch_warnings():
             warnings.simplefilter("always", training.ResumeWarning)
             warnings.showwarning = _note
-            history = training.fit(
-                model, (train_loader, test_loader, info), config, callbacks=[_Printer(config.epochs)],
-                stop_event=stop, run_dir=run_dir, run_config=cfg, resume=resume,
-                progress=not args.no_progress and lead)
+            data = (train_loader, test_loader, info)
+            common = dict(stop_event=stop, run_dir=run_dir, run_config=cfg, progress=not args.no_progress and lead)
+            if tit:  # time inheritance training: the small-T phases, then --epochs at -T
+                history = training.fit_tit(
+                    model, data, config, T=[t for t, _ in tit] + [cfg["T"]],
+                    epochs=[e for _, e in tit] + [config.epochs],
+                    callbacks=[_Printer(config.epochs + sum(e for _, e in tit))], **common)
+            else:
+                history = training.fit(model, data, config, callbacks=[_Printer(config.epochs)], resume=resume,
+                                       **common)
     if lead:
         m = training.final_metrics(history, history.stopped)
         acc = f"test accuracy {100 * m['test_acc']:.1f} % (best {100 * m['best_test_acc']:.1f} %)" \
@@ -287,6 +300,14 @@ def _eval(args: argparse.Namespace) -> int:
                            f"trained on {tuple(cfg['input_shape'])}")
     loader = test_loader if args.split == "test" else train_loader
     loss = cfg["loss"] if cfg.get("loss") in ("sdt", "tet") else "sdt"  # a custom loss is not stored: use SDT
+    if args.eval_T is not None:
+        Ts = cli_tet.parse_int_list(args.eval_T, "--T")
+        rows = training.evaluate_at_T(model, loader, Ts, loss=loss, lam=cfg.get("lam", 0.05), phi=cfg.get("phi", 1.0),
+                                      device=device, progress=not args.no_progress and rank == 0)
+        if rank == 0:
+            cli_tet.print_accuracy_vs_T(rows, f"{cfg['model']} on {info.name} ({args.split}, {rows[0]['n']} samples; "
+                                              f"trained at T={cfg['T']}): accuracy against T")
+        return 0
     res = training.evaluate(model, loader, loss=loss,
                             lam=cfg.get("lam", 0.05), phi=cfg.get("phi", 1.0), device=device, ops=True,
                             progress=not args.no_progress and rank == 0, sequence_input=info.is_event)

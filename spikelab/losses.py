@@ -11,7 +11,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from spikelab._checks import check_choice, check_range, check_real, check_tensor, check_time_first
+from spikelab._checks import check_choice, check_positive, check_range, check_real, check_tensor, check_time_first
 
 
 def _check_outputs(outputs: torch.Tensor) -> None:
@@ -90,6 +90,25 @@ def rate_accuracy(outputs: torch.Tensor, targets: torch.Tensor) -> float:
 
 
 LOSS_NAMES = ("sdt", "tet")
+
+#: TET's lam per setting in the paper (SPEC section 3): 0.05 on CIFAR, 0.001 on ImageNet and on DVS-CIFAR10.
+TET_PRESETS: dict[str, float] = {"cifar": 0.05, "imagenet": 0.001, "dvs": 0.001}
+
+
+def tet_preset(name: str, *, v_th: float = 1.0) -> dict[str, object]:
+    """The TET paper's settings for ``name`` (``"cifar"``, ``"imagenet"`` or ``"dvs"``) as training settings.
+
+    Returns ``{"loss": "tet", "lam": TET_PRESETS[name], "phi": v_th}``: the regulariser pulls every logit toward
+    the neurons' threshold (``phi = v_th``; SPEC section 3). Pass them to ``fit`` or ``TrainConfig``:
+    ``fit(model, data, **tet_preset("cifar", v_th=model.v_th))``. ``spikelab train --tet-preset cifar`` and the
+    training panel's preset control do the same.
+
+    Raises:
+        ValueError: an unknown preset name (the message lists them) or ``v_th`` not a finite number > 0.
+    """
+    check_choice(name, "preset", tuple(TET_PRESETS))
+    v_th = check_positive(v_th, "v_th")
+    return {"loss": "tet", "lam": TET_PRESETS[name], "phi": v_th}
 
 
 def get_loss(name: str, *, lam: float = 0.05, phi: float = 1.0) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:

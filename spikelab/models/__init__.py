@@ -50,6 +50,7 @@ _REGISTRY: dict[str, _Spec] = {
     "mlp": _Spec(SpikingMLP, scaled=(("hidden", (128,)),)),
     "conv-small": _Spec(ConvSNN, scaled=(("channels", (16, 32)),)),
     "resnet19": _Spec(ResNet19, scaled=(("widths", (128, 256, 512)), ("head_hidden", 256))),
+    "resnet19-tet": _Spec(ResNet19, scaled=(("widths", (128, 256, 512)), ("head_hidden", 256), ("stem_width", 64))),
     "vggsnn": _Spec(VGGSNN, scaled=(("cfg", VGGSNN_CFG),)),
     "spiking-resnet18": _Spec(SpikingResNet, scaled=_IMAGENET_WIDTHS, fixed=_DEPTH18),
     "spiking-resnet34": _Spec(SpikingResNet, scaled=_IMAGENET_WIDTHS, fixed=_DEPTH34),

@@ -125,6 +125,7 @@ class _ResNet(SpikingModel):
         stem: str,
         head_hidden: int | None,
         in_channels: int,
+        stem_width: int | None = None,
         num_classes: int,
         T: int,
         neuron: NeuronConfig | None,
@@ -141,16 +142,17 @@ class _ResNet(SpikingModel):
         if len(stages) != len(widths):
             raise ValueError(f"stages and widths must have the same length, got {stages} and {widths}")
         check_choice(stem, "stem", STEMS)
-        self.stages, self.widths, self.stem_kind = stages, widths, stem
+        stem_width = widths[0] if stem_width is None else check_int(stem_width, "stem_width", minimum=1)
+        self.stages, self.widths, self.stem_kind, self.stem_width = stages, widths, stem, stem_width
         v_th = self.v_th
         if stem == "imagenet":
-            self.stem = ConvBN(in_channels, widths[0], 7, 2, 3, v_th=v_th)
+            self.stem = ConvBN(in_channels, stem_width, 7, 2, 3, v_th=v_th)
         else:
-            self.stem = ConvBN(in_channels, widths[0], 3, 1, 1, v_th=v_th)
+            self.stem = ConvBN(in_channels, stem_width, 3, 1, 1, v_th=v_th)
         body: OrderedDict[str, nn.Module] = OrderedDict(sn=self.make_act())
         if stem == "imagenet":
             body["maxpool"] = SeqToANN(nn.MaxPool2d(3, 2, 1))
-        channels = widths[0]
+        channels = stem_width
         for i, (depth, width) in enumerate(zip(stages, widths)):
             blocks = []
             for j in range(depth):
@@ -178,12 +180,19 @@ class _ResNet(SpikingModel):
 class ResNet19(_ResNet):
     """ResNet-19 as used by TET (SPEC section 3): 3x3 stem, BasicBlock stages ``[3, 3, 2]`` of widths
     ``128/256/512`` (strides 1, 2, 2; neuron after the add), head ``avgpool -> FC 256 -> neuron -> FC classes``.
-    About 12.7 M parameters for 10 classes. A CPU smoke size: ``widths=(8, 16, 32), stages=(1, 1, 1),
-    head_hidden=16``.
+    A CPU smoke size: ``widths=(8, 16, 32), stages=(1, 1, 1), head_hidden=16``.
+
+    Two stems are in use (SPEC section 3): the tdBN paper's, whose stem conv has ``widths[0] = 128`` channels
+    (``stem_width=None``; 12,697,994 parameters for 10 classes; registered as ``"resnet19"``), and the TET code's,
+    a 64-channel stem conv followed by a 1x1 conv + tdBN downsample on the first block's shortcut (64 -> 128)
+    (``stem_width=64``; 12,630,858 parameters for 10 classes, 12,653,988 for 100; registered as
+    ``"resnet19-tet"``). A reproduction of TET's numbers uses the latter.
 
     Args:
         in_channels, num_classes: input channels and output logits.
         stages, widths: blocks per stage and channels per stage.
+        stem_width: channels of the stem conv (``None``: ``widths[0]``); when it differs from ``widths[0]`` the
+            first block gets a 1x1 downsample shortcut.
         head_hidden: width of the hidden FC in the head (``None``: no hidden FC).
         stem: ``"cifar"`` (3x3, stride 1) or ``"imagenet"`` (7x7 stride 2 + max pool).
         T: time steps for static input.
@@ -198,6 +207,7 @@ class ResNet19(_ResNet):
         num_classes: int = 10,
         stages: Sequence[int] = (3, 3, 2),
         widths: Sequence[int] = (128, 256, 512),
+        stem_width: int | None = None,
         head_hidden: int | None = 256,
         stem: str = "cifar",
         T: int = 4,
@@ -208,7 +218,7 @@ class ResNet19(_ResNet):
         super().__init__(
             block="spiking", connect="ADD", stages=stages, widths=widths, stem=stem, head_hidden=head_hidden,
             in_channels=in_channels, num_classes=num_classes, T=T, neuron=neuron, spiking=spiking,
-            activation=activation,
+            activation=activation, stem_width=stem_width,
         )
 
 

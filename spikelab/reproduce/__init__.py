@@ -28,7 +28,12 @@ __all__ = ["Reproduction", "Table", "SIZES", "register", "names", "get", "run", 
 SIZES = ("smoke", "full")
 
 #: modules that register reproductions when imported (each calls :func:`register` at import time)
-MODULES: list[str] = []
+MODULES: list[str] = [
+    "spikelab.reproduce.tet_vs_sdt",
+    "spikelab.reproduce.tit_cost",
+    "spikelab.reproduce.pipe_s",
+    "spikelab.reproduce.pipe_d",
+]
 
 
 @dataclass(frozen=True)

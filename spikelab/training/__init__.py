@@ -28,6 +28,7 @@ from spikelab.training.folders import (
 )
 from spikelab.training.guards import DivergenceError
 from spikelab.training.loop import final_metrics, fit
+from spikelab.training.phases import Phase, evaluate_at_T, fit_phases, fit_tit, tit_phases
 from spikelab.training.resume import ResumeWarning, planned_epochs
 from spikelab.training.runs import (
     CHECKPOINT_FILE,
@@ -53,5 +54,5 @@ __all__ = [
     "load_checkpoint", "save_checkpoint", "write_json", "CONFIG_FILE", "HISTORY_FILE", "METRICS_FILE",
     "CHECKPOINT_FILE", "atomic_write", "run_state", "RUN_STATES", "RunLock", "RunFolderError", "RunBusyError",
     "check_run_name", "claim_run", "lock_run", "is_running", "clean_stale", "DivergenceError", "ResumeWarning",
-    "planned_epochs",
+    "planned_epochs", "Phase", "fit_phases", "fit_tit", "tit_phases", "evaluate_at_T",
 ]

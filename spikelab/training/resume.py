@@ -87,6 +87,10 @@ def check_resume(state: Mapping[str, Any], *, source: Any, config: TrainConfig, 
     Returns the run's config to continue with (the saved recipe, the new ``epochs`` recorded as an extension) and,
     if ``epochs`` changed, the note for a :class:`ResumeWarning`. Raises ``ValueError`` naming every difference.
     """
+    if "phases" in state:  # written by fit_phases, which starts a fresh optimiser per phase and saves none
+        raise ValueError(f"{str(source)!r} cannot be resumed: it was trained in phases (fit_phases, fit_tit, "
+                         "spikelab train --tit), whose checkpoint holds the weights but no optimiser state; start "
+                         "a new run from its weights instead")
     missing = [k for k in RESUME_KEYS if k not in state]
     if missing:
         raise ValueError(f"{str(source)!r} cannot be resumed: the checkpoint lacks {missing} (was it written by fit?)")

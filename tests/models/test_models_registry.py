@@ -8,7 +8,7 @@ from spikelab import models
 from spikelab.layers import SeqToANN
 from spikelab.neurons import IF, LIF, NeuronConfig
 
-NAMES = ["mlp", "conv-small", "resnet19", "vggsnn", "spiking-resnet18", "spiking-resnet34", "sew-resnet18",
+NAMES = ["mlp", "conv-small", "resnet19", "resnet19-tet", "vggsnn", "spiking-resnet18", "spiking-resnet34", "sew-resnet18",
          "sew-resnet34"]
 
 

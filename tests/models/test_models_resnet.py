@@ -13,11 +13,11 @@ def count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def basic_resnet_count(stages, widths, in_channels, stem_kernel, head):
+def basic_resnet_count(stages, widths, in_channels, stem_kernel, head, stem_width=None):
     """Closed form: conv weights (no bias) + 2 per BN channel + linear layers (weights and biases)."""
-    conv = in_channels * widths[0] * stem_kernel**2
-    bn = 2 * widths[0]
-    c = widths[0]
+    c = widths[0] if stem_width is None else stem_width
+    conv = in_channels * c * stem_kernel**2
+    bn = 2 * c
     for i, (depth, w) in enumerate(zip(stages, widths)):
         for j in range(depth):
             conv += 9 * c * w + 9 * w * w
@@ -134,6 +134,31 @@ def test_resnet19_parameter_count_full_width():
     n = count(model)
     assert n == basic_resnet_count((3, 3, 2), (128, 256, 512), 3, 3, head=(256, 10))
     assert abs(n - 12.6e6) / 12.6e6 < 0.02  # SPEC: "about 12.6 M"
+
+
+@pytest.mark.parametrize("name, classes, expected", [
+    ("resnet19", 10, 12_697_994),  # the tdBN paper's 128-channel stem (SPEC section 3)
+    ("resnet19-tet", 10, 12_630_858),  # the TET code's 64-channel stem + 1x1 downsample in the first block
+    ("resnet19-tet", 100, 12_653_988),
+])
+def test_resnet19_layouts_exact_parameter_counts(name, classes, expected):
+    model = models.build(name, num_classes=classes, in_channels=3, T=4)
+    stem_width = 64 if name == "resnet19-tet" else None
+    closed = basic_resnet_count((3, 3, 2), (128, 256, 512), 3, 3, head=(256, classes), stem_width=stem_width)
+    assert count(model) == closed == expected
+
+
+def test_resnet19_tet_layout_modules():
+    model = models.build("resnet19-tet", num_classes=10, in_channels=3, T=2)
+    assert model.stem.conv.module.out_channels == 64
+    first = model.body.layer1[0]
+    down = first.downsample[0].module
+    assert (down.in_channels, down.out_channels, down.kernel_size, down.stride) == (64, 128, (1, 1), (1, 1))
+    assert all(b.downsample is None for b in model.body.layer1[1:])
+    assert models.build("resnet19", num_classes=10, in_channels=3, T=2).body.layer1[0].downsample is None
+    assert model(torch.rand(2, 3, 8, 8)).shape == (2, 2, 10)
+    with pytest.raises(ValueError, match="stem_width must be >= 1"):
+        models.build("resnet19", num_classes=10, in_channels=3, T=2, stem_width=0)
 
 
 @pytest.mark.parametrize("name, stages", [("spiking-resnet18", (2, 2, 2, 2)), ("sew-resnet34", (3, 4, 6, 3))])

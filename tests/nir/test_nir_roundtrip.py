@@ -181,6 +181,7 @@ _SMOKE = {  # every registered spiking model of this version, at a CPU size, 8x8
     "mlp": dict(hidden=(12, 8)),
     "conv-small": dict(channels=(4, 6), pool="max"),
     "resnet19": dict(widths=(4, 8, 8), stages=(1, 1, 1), head_hidden=8),
+    "resnet19-tet": dict(widths=(4, 8, 8), stages=(1, 1, 1), head_hidden=8, stem_width=3),
     "vggsnn": dict(cfg=(4, 4, "A", 8, "M"), input_size=(8, 8)),
     "spiking-resnet18": dict(widths=(4, 4, 8, 8), stages=(1, 1, 1, 1), stem="cifar"),
     "spiking-resnet34": dict(widths=(4, 4, 8, 8), stages=(1, 2, 1, 1)),

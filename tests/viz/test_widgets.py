@@ -133,6 +133,23 @@ def test_training_panel_rejects_a_bad_learning_rate():
     assert "spikelab-error" in p.message._dom_classes
 
 
+def test_training_panel_tet_presets_set_the_papers_lam():
+    p = TrainingPanel()
+    c = p.controls
+    assert c["tet_preset"].value == "custom" and c["loss"].value == "sdt"
+    c["tet_preset"].value = "imagenet"
+    assert (c["loss"].value, c["lam"].value, c["lam"].disabled) == ("tet", 0.001, False)
+    s = p.settings()
+    assert (s.loss, s.lam) == ("tet", 0.001)
+    c["tet_preset"].value = "cifar"
+    assert p.settings().lam == 0.05
+    c["lam"].value = 0.2  # moved off the preset
+    assert c["tet_preset"].value == "custom" and p.settings().lam == 0.2
+    c["tet_preset"].value = "dvs"
+    c["loss"].value = "sdt"
+    assert c["tet_preset"].value == "custom"
+
+
 def test_training_panel_trains_draws_and_saves(tmp_path):
     p = TrainingPanel(settings=TrainSettings(model="mlp"), runs_dir=tmp_path, smoke=True)
     assert p.controls["epochs"].value == 1

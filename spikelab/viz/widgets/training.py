@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 
 from spikelab import surrogate as _surrogate
 from spikelab.history import History
+from spikelab.losses import TET_PRESETS
 from spikelab.neurons import RESET_MODES, NeuronConfig, tau_from_decay
 from spikelab.viz._live import TRAIN_DATASETS, TRAIN_MODELS, Throttle, TrainingJob, TrainSettings
 from spikelab.viz._common import add_hint
@@ -25,6 +26,7 @@ from spikelab.viz.widgets._base import (
 
 SMOOTHING = 0.9  # EMA weight of the smoothed per-step curves (about ten steps)
 EMPTY_LOSS_MAX = 2.5  # loss axis before the first step: cross-entropy of a guess over 10 classes is ln 10 = 2.3
+TET_PRESET_OPTIONS = [("custom", "custom")] + [(f"{k} (lam {v:g})", k) for k, v in TET_PRESETS.items()]
 
 
 class TrainingPanel(Panel):
@@ -40,6 +42,9 @@ class TrainingPanel(Panel):
     ``smoke=True`` trains on ``SMOKE_LIMIT`` samples for one epoch (otherwise on ``settings.limit`` samples per
     split, all if None). ``neuron_controls=True`` adds a "Neuron" box (decay, threshold, reset, surrogate and its
     width) whose settings every spiking layer of the next run gets, starting from ``settings.neuron``.
+    The "TET preset" control applies the TET paper's settings (:data:`spikelab.losses.TET_PRESETS`: the TET loss
+    with lam 0.05 for CIFAR, 0.001 for ImageNet and DVS; phi stays 1, the lab models' v_th) and shows "custom"
+    once loss or lam are moved off them.
     """
 
     def __init__(self, *, settings: TrainSettings | None = None, runs_dir: str | os.PathLike = "runs",
@@ -60,8 +65,9 @@ class TrainingPanel(Panel):
             "model": _dropdown("model", "model", list(TRAIN_MODELS), s.model),
             "loss": _css(W.ToggleButtons(options=[("SDT", "sdt"), ("TET", "tet")], value=s.loss, description="loss",
                                          style={"description_width": "110px", "button_width": "90px"}), "loss"),
-            "lam": _slider(W.FloatSlider, "lam", "TET lam", min=0.0, max=1.0, step=0.01, value=s.lam,
-                           disabled=s.loss != "tet"),
+            "lam": _slider(W.FloatSlider, "lam", "TET lam", min=0.0, max=1.0, step=0.001, value=s.lam,
+                           disabled=s.loss != "tet", readout_format=".3f"),
+            "tet_preset": _dropdown("tet-preset", "TET preset", TET_PRESET_OPTIONS, "custom"),
             "T": _slider(W.IntSlider, "T", "time steps T", min=1, max=16, value=s.T),
             "epochs": _slider(W.IntSlider, "epochs", "epochs", min=1, max=200, value=1 if smoke else s.epochs),
             "lr": _css(W.FloatText(description="learning rate", value=s.lr, step=1e-3, style=_STYLE,
@@ -70,6 +76,9 @@ class TrainingPanel(Panel):
         self._batch_size, self._limit = s.batch_size, s.limit
         self.neuron_controls = self._neuron_controls(s.neuron) if neuron_controls else {}
         c["loss"].observe(lambda ch: setattr(c["lam"], "disabled", ch["new"] != "tet"), "value")
+        c["tet_preset"].observe(lambda ch: self._apply_preset(ch["new"]), "value")
+        c["loss"].observe(lambda _ch: self._check_preset(), "value")
+        c["lam"].observe(lambda _ch: self._check_preset(), "value")
         self.start_button = _css(W.Button(description="Start", button_style="success", icon="play"), "start")
         self.stop_button = _css(W.Button(description="Stop", button_style="danger", icon="stop", disabled=True),
                                 "stop")
@@ -93,6 +102,19 @@ class TrainingPanel(Panel):
         self._redraw_curves()
         self._draw_raster()
         self._draw_rates()
+
+    def _apply_preset(self, name: str) -> None:
+        """A TET preset sets the loss to TET and lam to the paper's value (phi stays 1 = the models' v_th)."""
+        if name in TET_PRESETS:
+            self.controls["loss"].value = "tet"
+            self.controls["lam"].value = TET_PRESETS[name]
+
+    def _check_preset(self) -> None:
+        """Back to "custom" once the loss or lam no longer match the preset shown."""
+        c = self.controls
+        name = c["tet_preset"].value
+        if name in TET_PRESETS and (c["loss"].value != "tet" or abs(c["lam"].value - TET_PRESETS[name]) > 1e-9):
+            c["tet_preset"].value = "custom"
 
     @property
     def history(self) -> History:
