@@ -11,6 +11,7 @@ out by hand here, the key a teacher would use) and rejects a wrong one.
 from __future__ import annotations
 
 import json
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -49,6 +50,11 @@ ANSWERS: dict[str, dict[str, tuple[str, str]]] = {
                     "ex2": ("903168", "112896"),              # 14 * 14 * 32 * 16 * 9
                     "ex3": ("2260000", "2000000")},           # 0.9 * 2e6 + 4.6 * 1e5
 }
+
+# Part 2 of the series keeps its answer keys beside this file (``answers_*.py``, each an ``ANSWERS`` dict), so that
+# branches adding labs in parallel do not all edit the dict above.
+for _path in sorted(Path(__file__).parent.glob("answers_*.py")):
+    ANSWERS.update(runpy.run_path(str(_path))["ANSWERS"])
 
 ANSWER_CELL = '''
 from spikelab.viz.widgets import Exercise as _Exercise
