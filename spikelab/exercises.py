@@ -382,7 +382,8 @@ def check_nmnist_event(answer: object, *, record: str) -> Verdict:
     if is_unanswered(answer):
         return _your_turn("give x, y, p, t as four whole numbers, e.g. 3, 7, 1, 500")
     try:
-        got = tuple(int(v) for v in answer)  # type: ignore[union-attr]
+        items = answer.strip("()[] ").replace(",", " ").split() if isinstance(answer, str) else answer
+        got = tuple(int(v) for v in items)  # type: ignore[union-attr]
     except (TypeError, ValueError):
         return Verdict(False, f"give four whole numbers x, y, p, t, not {answer!r}")
     if got == want:

@@ -16,7 +16,8 @@ from spikelab._checks import check_range
 from spikelab.losses import sdt_loss, tet_loss
 from spikelab.viz._common import color, finish
 
-__all__ = ["tet_loss_figure", "ramp_figure", "step_accuracy_figure", "binned_events_figure", "LAM_GRID"]
+__all__ = ["tet_loss_figure", "ramp_figure", "step_accuracy_figure", "binned_events_figure", "event_rate_figure",
+           "LAM_GRID"]
 
 #: the lam values the TET curve is drawn at
 LAM_GRID = np.round(np.linspace(0.0, 1.0, 51), 4)
@@ -146,3 +147,33 @@ def binned_events_figure(events: Any, *, T: int, H: int, W: int, by: str = "time
     return event_frames_figure(frames, max_frames=16, cols=8, template=template,
                                title=title or f"{len(events)} events in {T} frames by {by}: "
                                               f"{int(counts.min())} to {int(counts.max())} events per frame")
+
+
+def event_rate_figure(events: Any, *, bins: int = 60, title: str | None = None,
+                      template: str | None = None) -> go.Figure:
+    """How many ON and OFF events an event stream holds per time bin (``bins`` equal bins over the stream): the
+    saccades of an emulated recording show as bursts.
+
+    Args:
+        events: a structured array with fields ``t`` (µs), ``x``, ``y``, ``p`` (1 = ON), at least one event.
+        bins: number of time bins.
+    """
+    from spikelab._checks import check_int
+
+    bins = check_int(bins, "bins", minimum=1)
+    if not isinstance(events, np.ndarray) or events.dtype.names is None or "t" not in events.dtype.names:
+        raise TypeError("events must be a structured numpy array with fields t, x, y, p")
+    if len(events) == 0:
+        raise ValueError("events must hold at least one event")
+    t = events["t"].astype(np.float64) / 1000.0  # ms
+    edges = np.linspace(t.min(), t.max() + 1e-3, bins + 1)
+    centres = (edges[:-1] + edges[1:]) / 2
+    fig = go.Figure()
+    for k, (name, mask) in enumerate((("ON", events["p"] > 0), ("OFF", events["p"] <= 0))):
+        counts, _ = np.histogram(t[mask], bins=edges)
+        fig.add_trace(go.Scatter(x=centres, y=counts, mode="lines", name=name,
+                                 line=dict(color="#d62728" if k == 0 else "#1f77b4")))
+    fig.update_xaxes(title_text="time (ms)")
+    fig.update_yaxes(title_text=f"events per {(edges[1] - edges[0]):.1f} ms", rangemode="tozero")
+    fig.update_layout(height=320)
+    return finish(fig, title or f"{len(events)} events over {t.max() - t.min():.0f} ms", template)

@@ -13,7 +13,8 @@ import ipywidgets as W
 import plotly.graph_objects as go
 
 from spikelab.viz.methods import step_accuracy_figure
-from spikelab.viz._reproduction import ReproductionJob, side_by_side, table_html
+from spikelab.viz._live import Throttle
+from spikelab.viz._reproduction import PROGRESS_PREFIX, ReproductionJob, side_by_side, table_html
 from spikelab.viz.widgets._base import Panel, _controls, _css, _dropdown, _guarded, _hint_figure, _slider
 
 __all__ = ["SliderFigure", "StepAccuracy", "ReproductionPanel"]
@@ -23,7 +24,7 @@ class SliderFigure(Panel):
     """A figure redrawn by ``build(**values)`` whenever one of its sliders moves.
 
     ``sliders`` maps each keyword of ``build`` to ``(min, max, step, value)``: an ``IntSlider`` when all four are
-    ints, a ``FloatSlider`` otherwise (class ``spikelab-<keyword>``). ``fixed`` are keywords passed unchanged.
+    ints, a ``FloatSlider`` otherwise (class ``spikelab-<name>-<keyword>``). ``fixed`` are keywords passed unchanged.
     The plot's class is ``spikelab-<name>``; ``values`` holds what the sliders show now.
     """
 
@@ -41,8 +42,8 @@ class SliderFigure(Panel):
                 raise ValueError(f"sliders[{key!r}] must be (min, max, step, value), got {spec!r}")
             lo, hi, step, value = spec
             ints = all(isinstance(v, int) and not isinstance(v, bool) for v in spec)
-            self.sliders[key] = _slider(W.IntSlider if ints else W.FloatSlider, key, key, min=lo, max=hi,
-                                        step=step, value=value)
+            cls = W.IntSlider if ints else W.FloatSlider
+            self.sliders[key] = _slider(cls, f"{name}-{key}", key, min=lo, max=hi, step=step, value=value)
             self.sliders[key].observe(lambda _c: self.redraw(), "value")
         out = self._output(name, "360px")
         self.name = name
@@ -142,6 +143,7 @@ class ReproductionPanel(Panel):
         self.table = None
         self.job: ReproductionJob | None = None
         self.on_finish: list[Callable[[ReproductionPanel], None]] = []
+        self._throttle = Throttle(0.5)
         out = self._output("repro-figure", "380px")
         self._draw("repro-figure", _hint_figure("the reproduction's figure appears here when the run ends",
                                                 height=300))
@@ -189,6 +191,9 @@ class ReproductionPanel(Panel):
         return True if self.job is None else self.job.wait(timeout)
 
     def _on_line(self, job: ReproductionJob) -> None:
+        # a training bar sends many lines a second: redraw for the reproduction's own lines, else twice a second
+        if not (job.last.startswith(PROGRESS_PREFIX) or self._throttle.ready()):
+            return
         done = job.lines[-1] if job.lines else job.last
         self.status.value = (f"running at size {html.escape(job.size)}, {time.monotonic() - self._t0:.0f} s:<br>"
                              f"<small>{html.escape(done[:160])}</small>")
