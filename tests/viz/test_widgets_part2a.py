@@ -47,7 +47,7 @@ def test_reproduction_panel_shows_the_reported_table_or_says_it_is_missing():
     for name in ("tit-cost", "tet-vs-sdt", "pipe-s", "pipe-d"):
         p = widgets.ReproductionPanel(name, runs_dir="unused")
         table = reported(name)
-        assert p.error is None and p.size.value == "lab" and list(p.size.options) == ["lab", "smoke"]
+        assert p.error is None and p.size.value == "lab" and list(p.size.options) == ["lab", "smoke", "full"]
         if table is None:
             assert "reports no table" in p.results.value
         else:

@@ -115,7 +115,8 @@ def _loss_label(settings: Any) -> str:
 
 class ReproductionPanel(Panel):
     """Re-run reproduction ``name`` (``spikelab reproduce NAME --size SIZE``) from the page and set its table beside
-    the one ``docs/RESULTS.md`` reports (:func:`spikelab.reproduce.reported`).
+    the one ``docs/RESULTS.md`` reports (:func:`spikelab.reproduce.reported`). The size menu offers ``lab`` (the
+    default), ``smoke`` and ``full`` (the size docs/RESULTS.md reports).
 
     Start runs it in a child process (its runs and table go to ``runs_dir/reproduce-SIZE/NAME/``), Stop ends it;
     progress lines appear as they come. When it ends: our table, the two side by side, and the reproduction's
@@ -130,7 +131,7 @@ class ReproductionPanel(Panel):
         self.rep = reproduce.get(name)
         self.name, self.runs_dir = name, Path(runs_dir)
         self.reported = reproduce.reported(name)
-        sizes = [s for s in ("lab", "smoke") if s in self.rep.sizes]
+        sizes = [s for s in ("lab", "smoke", "full") if s in self.rep.sizes]
         self.size = _dropdown("repro-size", "size", sizes, "smoke" if smoke else sizes[0])
         self.start_button = _css(W.Button(description="Start", icon="play", button_style="success"), "start")
         self.stop_button = _css(W.Button(description="Stop", icon="stop", disabled=True), "stop")
@@ -148,8 +149,9 @@ class ReproductionPanel(Panel):
         self._draw("repro-figure", _hint_figure("the reproduction's figure appears here when the run ends",
                                                 height=300))
         head = W.HTML(f"<b>{html.escape(self.rep.title)}</b> ({html.escape(self.rep.paper)}; "
-                      f"{html.escape(self.rep.spec)}). <code>spikelab reproduce {html.escape(name)} --size "
-                      f"full</code> gives the numbers docs/RESULTS.md reports.")
+                      f"{html.escape(self.rep.spec)}). Sizes: <i>lab</i>, a few minutes on a laptop; <i>smoke</i>, "
+                      "seconds, only shows that it runs; <i>full</i>, what docs/RESULTS.md reports (30 to 60 "
+                      f"minutes on 2 cores; also <code>spikelab reproduce {html.escape(name)}</code>).")
         controls = _controls("Reproduction", self.size, W.HBox([self.start_button, self.stop_button]), self.status)
         self.widget = _css(W.VBox([head, W.HBox([controls, W.VBox([self.message, self.ours, self.compare],
                                                                    layout=W.Layout(flex="1"))]),
