@@ -49,8 +49,11 @@ def _run_reproduction(d, name: str) -> None:
     d.page.click(f"{panel} button.spikelab-start")
     d.wait_until(f"() => document.querySelector('{panel} .spikelab-repro-status').innerText.startsWith('done')",
                  timeout_s=420)
-    d.wait_plot("repro-figure")
-    assert d.has_data("repro-figure")
+    figure = f"repro-{name} .spikelab-repro-figure"  # this panel's figure (lab 06 has two panels)
+    d.wait_plot(figure)
+    d.wait_until("(css) => { const gd = document.querySelector(`.spikelab-${css} .js-plotly-plot`);"
+                 " return gd && gd._fullData && gd._fullData.length > 0; }", figure, timeout_s=60)
+    assert d.has_data(figure)
     compare = d.page.inner_text(f"{panel} .spikelab-repro-compare")
     assert "this run | docs/RESULTS.md" in compare and " | " in compare
     table = reported(name)

@@ -212,10 +212,10 @@ class ReproductionPanel(Panel):
             self.report(f"the reproduction failed: {job.error}")
         else:
             self.table = job.result
-            self.status.value = f"done in {elapsed:.0f} s (size {html.escape(job.size)})"
             self.ours.value = table_html(self.table)
             self.compare.value = table_html(side_by_side(self.table, self.reported))
             self._draw_figure()
+            self.status.value = f"done in {elapsed:.0f} s (size {html.escape(job.size)})"  # last: all is drawn
         for fn in self.on_finish:
             fn(self)
 
