@@ -11,7 +11,6 @@ out by hand here, the key a teacher would use) and rejects a wrong one.
 from __future__ import annotations
 
 import json
-import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -51,10 +50,22 @@ ANSWERS: dict[str, dict[str, tuple[str, str]]] = {
                     "ex3": ("2260000", "2000000")},           # 0.9 * 2e6 + 4.6 * 1e5
 }
 
-# Part 2 of the series keeps its answer keys beside this file (``answers_*.py``, each an ``ANSWERS`` dict), so that
-# branches adding labs in parallel do not all edit the dict above.
-for _path in sorted(Path(__file__).parent.glob("answers_*.py")):
-    ANSWERS.update(runpy.run_path(str(_path))["ANSWERS"])
+
+def _more_answers() -> None:
+    """Add the answer keys of ``answers_*.py`` beside this file (one per part of the series written apart, each
+    defining an ``ANSWERS`` dict of the same shape), so that adding labs does not edit this file."""
+    import importlib.util
+
+    for f in sorted(Path(__file__).parent.glob("answers_*.py")):
+        spec = importlib.util.spec_from_file_location(f"_spikelab_{f.stem}", f)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        clash = set(module.ANSWERS) & set(ANSWERS)
+        assert not clash, f"{f.name} repeats the answer keys of {sorted(clash)}"
+        ANSWERS.update(module.ANSWERS)
+
+
+_more_answers()
 
 ANSWER_CELL = '''
 from spikelab.viz.widgets import Exercise as _Exercise
