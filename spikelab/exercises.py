@@ -288,32 +288,6 @@ def check_steps_needed(answer: object, *, accuracies: Sequence[float] | None, wi
                           f"Hint: find the first step whose accuracy is at least {best - within:.1%}")
 
 
-# ------------------------------------------------------------------------------------- lab 05: convolutional SNNs
-def check_conv_macs(answer: object, *, in_channels: int, out_channels: int, kernel: int, size: int) -> Verdict:
-    """Multiply-accumulates of one ``kernel x kernel`` convolution (stride 1, same padding) on a ``size x size``
-    input: ``size^2 * out_channels * in_channels * kernel^2``, checked against :func:`spikelab.metrics.ops_table`."""
-    from torch import nn
-
-    from spikelab.metrics import ops_table
-
-    if is_unanswered(answer):
-        return _your_turn("give the number of multiply-accumulates")
-    conv = nn.Conv2d(in_channels, out_channels, kernel, padding=kernel // 2, bias=False)
-    rows = ops_table(conv, torch.rand(1, in_channels, size, size) * 0.5 + 0.25, batch_size=1)
-    want = rows[0]["macs"]
-    return check_value(answer, want, name="the MACs", rel_tol=1e-6,
-                       hint="every output pixel of every output channel multiplies in_channels x kernel x kernel "
-                            "weights with inputs")
-
-
-def check_energy(answer: object, *, acs: float, macs: float) -> Verdict:
-    """Energy in pJ of ``acs`` accumulates and ``macs`` multiply-accumulates at 45 nm (SPEC section 5)."""
-    from spikelab.metrics import E_AC_PJ, E_MAC_PJ
-
-    return check_value(answer, E_AC_PJ * acs + E_MAC_PJ * macs, name="the energy in pJ", rel_tol=1e-3,
-                       hint=f"E = {E_AC_PJ} pJ per accumulate + {E_MAC_PJ} pJ per multiply-accumulate")
-
-
 # ------------------------------------------------------------ labs 06, 08, 09: TET, pretraining, event data
 __all__ += ["check_loss_value", "check_epoch_steps_ratio", "check_ramp", "check_pipe_time_fraction",
             "check_nmnist_event", "check_event_stem"]
@@ -411,3 +385,29 @@ def check_event_stem(answer: object, *, kernel: Sequence[float]) -> Verdict:
     return check_value(answer, want, name="the ON (and OFF) weight", rel_tol=1e-3,
                        hint="both event channels start from the same kernel: the pretrained kernel averaged over "
                             "its input channels")
+
+# ------------------------------------------------------------------------------------- lab 05: convolutional SNNs
+def check_conv_macs(answer: object, *, in_channels: int, out_channels: int, kernel: int, size: int) -> Verdict:
+    """Multiply-accumulates of one ``kernel x kernel`` convolution (stride 1, same padding) on a ``size x size``
+    input: ``size^2 * out_channels * in_channels * kernel^2``, checked against :func:`spikelab.metrics.ops_table`."""
+    from torch import nn
+
+    from spikelab.metrics import ops_table
+
+    if is_unanswered(answer):
+        return _your_turn("give the number of multiply-accumulates")
+    conv = nn.Conv2d(in_channels, out_channels, kernel, padding=kernel // 2, bias=False)
+    rows = ops_table(conv, torch.rand(1, in_channels, size, size) * 0.5 + 0.25, batch_size=1)
+    want = rows[0]["macs"]
+    return check_value(answer, want, name="the MACs", rel_tol=1e-6,
+                       hint="every output pixel of every output channel multiplies in_channels x kernel x kernel "
+                            "weights with inputs")
+
+
+def check_energy(answer: object, *, acs: float, macs: float) -> Verdict:
+    """Energy in pJ of ``acs`` accumulates and ``macs`` multiply-accumulates at 45 nm (SPEC section 5)."""
+    from spikelab.metrics import E_AC_PJ, E_MAC_PJ
+
+    return check_value(answer, E_AC_PJ * acs + E_MAC_PJ * macs, name="the energy in pJ", rel_tol=1e-3,
+                       hint=f"E = {E_AC_PJ} pJ per accumulate + {E_MAC_PJ} pJ per multiply-accumulate")
+

@@ -14,9 +14,9 @@ expression of a cell (its root widget is ``panel.widget``):
   confusion matrix on its test set (labs 04 and 05);
 - :class:`EnergyComparison`: synaptic operations and energy of a network against its ANN twin (lab 05);
 - :class:`Exercise`: an exercise's answer box with a Check button (every lab);
+- :func:`playground`: the main dashboard, the panels above on the embedded digits.
 - :class:`SliderFigure`, :class:`StepAccuracy`, :class:`ReproductionPanel`: a figure driven by sliders, the
   accuracy of each time step's output, a reproduction re-run beside docs/RESULTS.md (labs 06, 08, 09);
-- :func:`playground`: the main dashboard, the panels above on the embedded digits.
 
 Every plot is an ``Output`` widget redrawn with a plotly mime bundle (:func:`show_figure`, tens of KB; safe from
 the training thread); :func:`plot` shows any figure that way, and labs use it for every figure (a bare figure as a
