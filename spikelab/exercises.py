@@ -410,4 +410,3 @@ def check_energy(answer: object, *, acs: float, macs: float) -> Verdict:
 
     return check_value(answer, E_AC_PJ * acs + E_MAC_PJ * macs, name="the energy in pJ", rel_tol=1e-3,
                        hint=f"E = {E_AC_PJ} pJ per accumulate + {E_MAC_PJ} pJ per multiply-accumulate")
-
