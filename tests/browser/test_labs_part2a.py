@@ -31,6 +31,9 @@ def _open_clean(open_lab, name: str):
     for css in PLOTS[name]:
         d.wait_plot(css)
     assert all(d.has_data(css) for css in PLOTS[name]), name
+    # the whole page has run: its last panel (a reproduction) and every answer box are there
+    d.page.wait_for_selector(".spikelab-repro-status", state="attached", timeout=180_000)
+    d.wait_until(f"() => document.querySelectorAll('.spikelab-exercise').length === {EXERCISES}", timeout_s=180)
     verdicts = d.page.locator(".spikelab-exercise .spikelab-verdict").all_inner_texts()
     assert len(verdicts) == EXERCISES and all("your turn" in v for v in verdicts), verdicts
     assert "not quite" not in d.page.inner_text("body")
