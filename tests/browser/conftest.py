@@ -236,9 +236,9 @@ def open_dashboard(browser, voila_server):
 # ------------------------------------------------------------------------------------------------------- labs
 LABS_DIR = Path(__file__).resolve().parents[2] / "labs"
 #: the labs server culls a closed lab's kernel after this many seconds: the tests open one lab after another (eleven
-#: in parts 1 and 2), and with the default 300 s the kernels of closed pages filled the cap of 8, which refused the
-#: next lab's page. Not much shorter: a rendered page's kernel waits, idle and without a page, for the browser to
-#: connect, which takes tens of seconds on a busy machine.
+#: in parts 1 and 2, about a minute each), and with the default 300 s the kernels of closed pages, the open one and
+#: the preheated spare come to the cap of 8, which refuses the next page. Not much shorter: a rendered page's kernel
+#: waits, idle and without a page, for the browser to connect, which takes tens of seconds on a busy machine.
 LAB_CULL_IDLE_S = 90
 
 
