@@ -24,6 +24,7 @@ from spikelab.viz.figures import (
     raster_figure,
     spike_count_figure,
     surrogate_figure,
+    surrogate_trace_figure,
     width_sweep_figure,
 )
 
@@ -32,5 +33,5 @@ __all__ = [
     "firing_rate_figure", "firing_rate_time_figure", "gradient_heatmap", "landscape_1d_figure",
     "landscape_2d_figure", "membrane_figure", "ops_table_figure", "raster_figure", "surrogate_figure",
     "save_figure", "accuracy_by_steps_figure", "code_tradeoff_figure", "energy_compare_figure", "fi_curve_figure",
-    "per_step_figure", "spike_count_figure", "width_sweep_figure",
+    "per_step_figure", "spike_count_figure", "width_sweep_figure", "surrogate_trace_figure",
 ]

@@ -103,6 +103,16 @@ def finish(fig: go.Figure, title: str | None, template: str | None) -> go.Figure
     return fig
 
 
+def add_hint(fig: go.Figure, text: str) -> go.Figure:
+    """Write ``text`` across the middle of ``fig`` (a plot that has nothing to show yet says what will appear and
+    how); returns ``fig``."""
+    if not isinstance(text, str) or not text:
+        raise TypeError(f"text must be a non-empty str, got {text!r}")
+    fig.add_annotation(text=text, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
+                       font=dict(size=14, color="#666"), bgcolor="rgba(255,255,255,0.85)", name="hint")
+    return fig
+
+
 def row_names(names: Sequence[str] | None, n: int, arg: str, default: list[str]) -> list[str]:
     """Row labels: ``names`` as strings (checked to number ``n``), or ``default``."""
     if names is None:

@@ -7,7 +7,8 @@ or shape. Arrays may be torch tensors (detached and moved to the CPU here) or nu
 
 This module holds the neuron-level figures (membrane traces, rasters, encodings, surrogates, firing rates,
 gradient norms); training figures live in ``_training.py``, event-camera figures in ``_events.py`` and the labs'
-analysis figures (F-I curves, code trade-offs, width sweeps, accuracy against steps, energy) in ``_analysis.py``;
+analysis figures (F-I curves, code trade-offs, width sweeps, accuracy against steps, energy) in ``_analysis.py``, the
+surrogate derivative along a membrane trace in ``_gradients.py``;
 all are re-exported here so that ``spikelab.viz.figures`` is the one place to import builders from.
 """
 from __future__ import annotations
@@ -30,6 +31,7 @@ from spikelab.viz._analysis import (
     spike_count_figure, width_sweep_figure,
 )
 from spikelab.viz._events import event_frames_figure, events_scatter_figure
+from spikelab.viz._gradients import surrogate_trace_figure
 from spikelab.viz._training import (
     confusion_figure, curves_figure, landscape_1d_figure, landscape_2d_figure, ops_table_figure,
 )
@@ -39,7 +41,7 @@ __all__ = [
     "firing_rate_time_figure", "gradient_heatmap", "curves_figure", "confusion_figure", "landscape_1d_figure",
     "landscape_2d_figure", "event_frames_figure", "events_scatter_figure", "ops_table_figure",
     "fi_curve_figure", "code_tradeoff_figure", "spike_count_figure", "width_sweep_figure", "accuracy_by_steps_figure",
-    "per_step_figure", "energy_compare_figure",
+    "per_step_figure", "energy_compare_figure", "surrogate_trace_figure",
 ]
 
 MAX_NEURONS = 5  # membrane_figure plots at most this many neurons unless `neurons=` picks them

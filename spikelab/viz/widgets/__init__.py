@@ -47,22 +47,37 @@ __all__ = [
 
 
 class Playground(Panel):
-    """The main dashboard: training on the embedded digits, the runs so far, one neuron and the surrogate gradient.
+    """The main dashboard: train a network on the embedded digits, look inside it once trained, compare runs, and
+    open up one neuron and the surrogate gradient.
 
-    ``training``, ``runs``, ``neuron`` and ``surrogate`` are the panels; a finished run refreshes ``runs``.
+    ``training`` (with the neuron and surrogate controls), ``inspector`` (confusion matrix, accuracy against time
+    steps, hidden membranes on one test image, firing rates per layer), ``energy`` (synaptic operations and energy
+    against the ANN twin), ``runs``, ``neuron`` and ``surrogate`` are the panels. A run that ends (finished or
+    stopped) is inspected, counted and added to the runs.
     """
 
     def __init__(self, *, runs_dir: str | os.PathLike = "runs", smoke: bool = False) -> None:
         super().__init__()
-        self.training = TrainingPanel(runs_dir=runs_dir, smoke=smoke)
+        self.training = TrainingPanel(runs_dir=runs_dir, smoke=smoke, neuron_controls=True)
+        self.inspector = NetworkInspector(limit=SMOKE_LIMIT if smoke else None)
+        self.energy = EnergyComparison(model=self.training.controls["model"].value)
         self.runs = RunComparison(root=runs_dir)
         self.neuron = NeuronExplorer()
         self.surrogate = SurrogateExplorer()
+        self.inspector.follow(self.training)
+        self.energy.follow(self.training)
         self.training.on_finish.append(lambda _panel: self.runs.refresh())
         sections = [
-            ("Train a spiking network", "Pick a model and a loss, press Start, and watch it learn.", self.training),
-            ("Compare runs", "Every run is saved; select several to compare their curves.", self.runs),
-            ("Inside one neuron", "Charge, fire, reset: the equations every layer above runs.", self.neuron),
+            ("Train a spiking network", "Pick a model, a loss, the neuron and its surrogate gradient, press Start, "
+             "and watch it learn.", self.training),
+            ("Inside the trained network", "Once a run ends: its membranes and spikes on one test image, its firing "
+             "rates, how accuracy grows with the time steps read, and which digits it confuses.", self.inspector),
+            ("Operations and energy", "What the trained network costs per image against its ANN twin (same weights, "
+             "ReLU instead of spikes), on the 45 nm estimate.", self.energy),
+            ("Compare runs", "Every run is saved, from this page or from `spikelab train`; select several to compare "
+             "their curves.", self.runs),
+            ("Inside one neuron", "Charge, fire, reset: the equations every layer above runs, and what the surrogate "
+             "passes back.", self.neuron),
             ("Surrogate gradients", "How the backward pass gets through the spikes, and why width matters.",
              self.surrogate),
         ]

@@ -18,7 +18,7 @@ from spikelab.viz.figures import (
     accuracy_by_steps_figure, confusion_figure, energy_compare_figure, firing_rate_figure, membrane_figure,
     ops_table_figure, raster_figure,
 )
-from spikelab.viz.widgets._base import Panel, _controls, _css, _dropdown, _guarded, _slider
+from spikelab.viz.widgets._base import Panel, _controls, _css, _dropdown, _guarded, _hint_figure, _slider
 from spikelab.viz.widgets.training import TrainingPanel
 
 MEMBRANE_NEURONS = 4  # hidden neurons whose membrane is drawn
@@ -66,6 +66,13 @@ class NetworkInspector(Panel):
                                    W.VBox([self.message, grid], layout=W.Layout(flex="1"))]), "inspector")
         self.sample.observe(lambda _c: self.redraw_sample(), "value")
         self.layer.observe(lambda _c: self.redraw_sample(), "value")
+        for key, height, what in (
+                ("inspect-membrane", 380, "the membrane potential of a few hidden neurons on one test image"),
+                ("inspect-raster", 300, "the spikes of a hidden layer on that image"),
+                ("inspect-rates", 300, "the firing rate of each spiking layer on the test set"),
+                ("inspect-steps", 300, "test accuracy against the number of time steps read"),
+                ("inspect-confusion", 420, "the confusion matrix of the test set")):
+            self._draw(key, _hint_figure(f"{what}<br>appears here once a network is trained", height=height))
 
     def _load(self, dataset: str, T: int | None) -> None:
         from spikelab import data
@@ -201,6 +208,9 @@ class EnergyComparison(Panel):
         self.readout = _css(W.HTML("no network yet"), "energy-readout")
         table, bars = self._output("ops-table", "300px"), self._output("energy", "340px")
         self.widget = _css(W.VBox([self.message, self.readout, bars, table]), "energy-comparison")
+        self._draw("energy", _hint_figure("operations and energy per image, the network against its ANN twin,<br>"
+                                          "appear here once a network is trained", height=340))
+        self._draw("ops-table", _hint_figure("the operations of every layer appear here", height=200))
 
     def _load(self, dataset: str, T: int | None = None) -> None:
         from spikelab import data
