@@ -292,8 +292,9 @@ def _cell(v: Any) -> str:
 
 
 def _rate(v: Any, name: str) -> str:
-    """A firing rate to three significant digits (every row alike: ``0.388``, ``0.588``); ``None`` as ``–``."""
-    return "–" if v is None else f"{real(v, name):.3g}"
+    """A firing rate to three significant digits, trailing zeros kept so that every row reads alike (``0.390``,
+    ``0.588``); ``None`` as ``–``."""
+    return "–" if v is None else f"{real(v, name):#.3g}"
 
 
 def ops_table_figure(
