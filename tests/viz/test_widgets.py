@@ -150,6 +150,12 @@ def test_training_panel_tet_presets_set_the_papers_lam():
     assert c["tet_preset"].value == "custom"
 
 
+def test_training_panel_before_a_run_draws_empty_plots_with_readable_axes():
+    raster = TrainingPanel().figures["raster"]
+    assert raster.layout.yaxis.range == (0, 64) and raster.layout.yaxis.dtick == 10  # 0, 10, .. 60: not 65 labels
+    assert raster.layout.xaxis.dtick == 1 and raster.layout.yaxis.tickformat == "d"
+
+
 def test_training_panel_trains_draws_and_saves(tmp_path):
     p = TrainingPanel(settings=TrainSettings(model="mlp"), runs_dir=tmp_path, smoke=True)
     assert p.controls["epochs"].value == 1

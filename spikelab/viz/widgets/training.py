@@ -16,7 +16,7 @@ from spikelab.history import History
 from spikelab.losses import TET_PRESETS
 from spikelab.neurons import RESET_MODES, NeuronConfig, tau_from_decay
 from spikelab.viz._live import TRAIN_DATASETS, TRAIN_MODELS, Throttle, TrainingJob, TrainSettings
-from spikelab.viz._common import add_hint
+from spikelab.viz._common import add_hint, integer_ticks
 from spikelab.viz.figures import curves_figure, firing_rate_figure, raster_figure
 from spikelab.viz.widgets._base import (
     _follow_family, _surrogate_of, _width_slider,
@@ -262,8 +262,9 @@ class TrainingPanel(Panel):
         """The raster of the layer picked, from the last spikes recorded (also after the run has ended)."""
         if not self.spikes:
             fig = raster_figure(np.zeros((1, 1), dtype=np.int8), title="spikes of one sample")
-            fig.update_xaxes(range=[0, 4])
-            fig.update_yaxes(range=[0, 64])
+            # the axes of a typical run, ticked for that range (not for the one-row placeholder: 65 crowded labels)
+            fig.update_xaxes(range=[0, 4], **integer_ticks(4))
+            fig.update_yaxes(range=[0, 64], **integer_ticks(64))
             add_hint(fig, "spikes of one training image,<br>in the layer picked, appear here")
         else:
             layers = list(self.spikes)
