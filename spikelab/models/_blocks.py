@@ -238,9 +238,13 @@ class SpikingModel(nn.Module):
         if self._is_static(x):
             steps = self.T if self._spiking else 1
             y = StaticStem(self.stem, steps)(x)  # [steps, B, ...]
-            out = self.head(self.body(y))  # [steps, B, num_classes]
+            out = self.stem_to_logits(y)  # [steps, B, num_classes]
             return out if steps == self.T else out.expand(self.T, *out.shape[1:])
-        return self.head(self.body(self.stem(x)))  # [T, B, num_classes]
+        return self.stem_to_logits(self.stem(x))  # [T, B, num_classes]
+
+    def stem_to_logits(self, y: torch.Tensor) -> torch.Tensor:
+        """Logits ``[T, B, num_classes]`` from the stem's output ``y`` ``[T, B, ...]``: ``head(body(y))``."""
+        return self.head(self.body(y))
 
 
 def readout(in_features: int, num_classes: int) -> SeqToANN:
