@@ -35,7 +35,7 @@ class Recorder:
 
     def __call__(self, outputs, targets):
         value = self.base(outputs, targets)
-        self.calls.append(float(value))
+        self.calls.append(float(value.detach()))
         return value
 
 
