@@ -28,7 +28,11 @@ __all__ = ["Reproduction", "Table", "SIZES", "register", "names", "get", "run", 
 SIZES = ("smoke", "full")
 
 #: modules that register reproductions when imported (each calls :func:`register` at import time)
-MODULES: list[str] = []
+MODULES: list[str] = [
+    "spikelab.reproduce.gradient_depth",
+    "spikelab.reproduce.aap",
+    "spikelab.reproduce.flatness",
+]
 
 
 @dataclass(frozen=True)

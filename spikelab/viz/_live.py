@@ -111,14 +111,17 @@ class BackgroundTask:
 
 
 TRAIN_DATASETS = ("digits", "digits-events", "fashion-mnist", "fashion-mnist-events")
-TRAIN_MODELS = ("conv-small", "mlp")
+TRAIN_MODELS = ("conv-small", "mlp", "dsnn-small")
+_SIZED_MODELS = ("conv-small", "mlp")  # models built for the dataset's input size
 
 
 @dataclass(frozen=True)
 class TrainSettings:
     """What a training panel trains: dataset and model names, loss (``"sdt"``/``"tet"`` with ``lam``), time steps
-    ``T``, ``epochs``, learning rate ``lr`` (Adam, cosine schedule), ``batch_size``, and ``limit`` (samples kept
-    per split, None for all). Invalid values raise ``ValueError``/``TypeError`` with a readable message."""
+    ``T``, ``epochs``, learning rate ``lr`` (Adam, cosine schedule), ``batch_size``, ``limit`` (samples kept
+    per split, None for all) and, for the dual-stream ``dsnn-*`` models, ``pathway``: train with the auxiliary
+    accumulation pathway (DST, SPEC section 5) or without it (the plain full-spike network). Invalid values raise
+    ``ValueError``/``TypeError`` with a readable message."""
 
     dataset: str = "digits"
     model: str = "conv-small"
@@ -129,6 +132,7 @@ class TrainSettings:
     lr: float = 5e-3
     batch_size: int = 64
     limit: int | None = None
+    pathway: bool = True
 
     def __post_init__(self) -> None:
         check_choice(self.dataset, "dataset", TRAIN_DATASETS)
@@ -143,6 +147,8 @@ class TrainSettings:
         check_int(self.batch_size, "batch_size", minimum=1)
         if self.limit is not None:
             check_int(self.limit, "limit", minimum=1)
+        if not isinstance(self.pathway, bool):
+            raise TypeError(f"pathway must be a bool, got {type(self.pathway).__name__}")
 
     def run_name(self) -> str:
         """A run folder name: ``<dataset>-<model>-<loss>-T<T>-<date>-<time>``."""
@@ -156,7 +162,8 @@ class TrainingJob:
     ready), ``"step"``, ``"epoch"``, ``"end"`` (always last, also after a failure or a stop). Meanwhile ``history``
     grows step by step, ``epoch_end_steps[e]`` is the step at which epoch ``e + 1`` ended, and
     :meth:`take_spikes` returns the first sample's spikes of the latest batch and the firing rates since the last
-    call. The run folder is ``runs_dir / settings.run_name()``.
+    call. The run folder is ``runs_dir / settings.run_name()``. For a dual-stream model trained with its pathway,
+    ``fsnn_acc`` is the test accuracy of the full-spike network alone (pathway removed) once the run has finished.
     """
 
     def __init__(self, settings: TrainSettings, *, runs_dir: str | os.PathLike,
@@ -174,6 +181,7 @@ class TrainingJob:
         self.task = BackgroundTask()
         self._listener = listener
         self._meters: tuple[Any, Any] | None = None
+        self.fsnn_acc: float | None = None
 
     def start(self) -> None:
         """Start training in the background."""
@@ -208,24 +216,32 @@ class TrainingJob:
     def _run(self, stop_event: threading.Event) -> History:
         from spikelab import data, models
         from spikelab.metrics import FiringRates, SpikeSample
-        from spikelab.training import TrainConfig, fit
+        from spikelab.training import TrainConfig, evaluate, fit
 
         s = self.settings
         is_event = s.dataset.endswith("-events")
         loaders = data.make_loaders(s.dataset, batch_size=s.batch_size, T=s.T if is_event else None, limit=s.limit)
         info = loaders[2]
-        net = models.build(s.model, num_classes=info.num_classes, in_channels=info.input_shape[-3], T=s.T,
-                           input_size=tuple(info.input_shape[-2:]))
+        dual = s.model.startswith("dsnn")
+        kwargs: dict[str, Any] = {"pathway": s.pathway} if dual else {}
+        if s.model in _SIZED_MODELS:
+            kwargs["input_size"] = tuple(info.input_shape[-2:])
+        net = models.build(s.model, num_classes=info.num_classes, in_channels=info.input_shape[-3], T=s.T, **kwargs)
         sample, rates = SpikeSample(net, max_neurons=256).attach(), FiringRates(net).attach()
         self._meters = (sample, rates)
         config = TrainConfig(epochs=s.epochs, lr=s.lr, loss=s.loss, lam=s.lam)
-        run_config = dict(dataset=s.dataset, model=s.model, T=s.T, batch_size=s.batch_size, limit=s.limit)
+        run_config = dict(dataset=s.dataset, model=s.model, T=s.T, batch_size=s.batch_size, limit=s.limit,
+                          **({"pathway": s.pathway} if dual else {}))
         try:
             result = fit(net, loaders, config, callbacks=self._on_event, stop_event=stop_event,
                          run_dir=self.run_dir, run_config=run_config, progress=False)
         finally:
             sample.detach()
             rates.detach()
+        if dual and s.pathway and result.epochs and not result.stopped:
+            net.pathway = False  # the deployable network: the spike stream alone
+            self.fsnn_acc = evaluate(net, loaders[1], sequence_input=is_event)["acc"]
+            net.pathway = True
         self.history = result
         return result
 

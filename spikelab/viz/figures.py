@@ -6,7 +6,8 @@ theme), names its axes, and raises ``TypeError``/``ValueError`` naming the argum
 or shape. Arrays may be torch tensors (detached and moved to the CPU here) or numpy arrays.
 
 This module holds the neuron-level figures (membrane traces, rasters, encodings, surrogates, firing rates,
-gradient norms); training figures live in ``_training.py`` and event-camera figures in ``_events.py``, and are
+gradient norms); training figures live in ``_training.py``, event-camera figures in ``_events.py`` and the
+analyses' figures (gradient ratios, convergence, accuracy against energy) in ``_analysis.py``, and are
 re-exported here so that ``spikelab.viz.figures`` is the one place to import builders from.
 """
 from __future__ import annotations
@@ -23,6 +24,7 @@ from spikelab._checks import check_int, check_positive
 from spikelab.viz._common import (
     as_array, check_binary, check_mapping, check_same_shape, color, finish, log_colorbar, real,
 )
+from spikelab.viz._analysis import accuracy_energy_figure, convergence_figure, depth_ratio_figure
 from spikelab.viz._events import event_frames_figure, events_scatter_figure
 from spikelab.viz._training import (
     confusion_figure, curves_figure, landscape_1d_figure, landscape_2d_figure, ops_table_figure,
@@ -32,6 +34,7 @@ __all__ = [
     "membrane_figure", "raster_figure", "encoding_figure", "surrogate_figure", "firing_rate_figure",
     "firing_rate_time_figure", "gradient_heatmap", "curves_figure", "confusion_figure", "landscape_1d_figure",
     "landscape_2d_figure", "event_frames_figure", "events_scatter_figure", "ops_table_figure",
+    "depth_ratio_figure", "convergence_figure", "accuracy_energy_figure",
 ]
 
 MAX_NEURONS = 5  # membrane_figure plots at most this many neurons unless `neurons=` picks them

@@ -27,7 +27,9 @@ class TrainingPanel(Panel):
     ``runs_dir``, which :class:`RunComparison` reads. Loss and accuracy per step (and on the test split per epoch)
     redraw at most twice a second, the raster (first sample of the latest batch, in the layer picked) and the
     firing rates every 1.5 s: each redraw costs the browser a render, and a backlog of them delays Stop.
-    ``smoke=True`` trains on ``SMOKE_LIMIT`` samples for one epoch.
+    ``smoke=True`` trains on ``SMOKE_LIMIT`` samples for one epoch. For the dual-stream ``dsnn-small`` the
+    "accumulation pathway" box trains with the pathway (dual-stream training, SPEC section 5; both heads in the
+    loss) or without it; with it, the final status also gives the full-spike network's accuracy alone.
     """
 
     def __init__(self, *, settings: TrainSettings | None = None, runs_dir: str | os.PathLike = "runs",
@@ -54,9 +56,12 @@ class TrainingPanel(Panel):
             "epochs": _slider(W.IntSlider, "epochs", "epochs", min=1, max=200, value=1 if smoke else s.epochs),
             "lr": _css(W.FloatText(description="learning rate", value=s.lr, step=1e-3, style=_STYLE,
                                    layout=W.Layout(width="320px")), "lr"),
+            "pathway": _css(W.Checkbox(value=s.pathway, description="accumulation pathway (dsnn)", indent=False,
+                                       disabled=not s.model.startswith("dsnn")), "pathway"),
         }
         self._batch_size = s.batch_size
         c["loss"].observe(lambda ch: setattr(c["lam"], "disabled", ch["new"] != "tet"), "value")
+        c["model"].observe(lambda ch: setattr(c["pathway"], "disabled", not ch["new"].startswith("dsnn")), "value")
         self.start_button = _css(W.Button(description="Start", button_style="success", icon="play"), "start")
         self.stop_button = _css(W.Button(description="Stop", button_style="danger", icon="stop", disabled=True),
                                 "stop")
@@ -89,7 +94,8 @@ class TrainingPanel(Panel):
         c = self.controls
         return TrainSettings(dataset=c["dataset"].value, model=c["model"].value, loss=c["loss"].value,
                              lam=float(c["lam"].value), T=int(c["T"].value), epochs=int(c["epochs"].value),
-                             lr=c["lr"].value, batch_size=self._batch_size, limit=SMOKE_LIMIT if self.smoke else None)
+                             lr=c["lr"].value, batch_size=self._batch_size, limit=SMOKE_LIMIT if self.smoke else None,
+                             pathway=bool(c["pathway"].value))
 
     def start(self) -> bool:
         """Validate the settings and start training in the background; False (with a message) if it cannot."""
@@ -187,6 +193,8 @@ class TrainingPanel(Panel):
                 self.status.value = (f"{'stopped' if task.state == 'stopped' else 'finished'} after "
                                      f"{len(job.history.steps)} steps"
                                      + (f", test acc {acc:.3f}" if acc is not None else "")
+                                     + (f" (full-spike network alone: {job.fsnn_acc:.3f})"
+                                        if job.fsnn_acc is not None else "")
                                      + f"; saved as {job.run_dir.name}")
                 self.progress.bar_style = "success" if task.state == "done" else "warning"
         self.progress.value = len(job.history.steps)

@@ -1,0 +1,173 @@
+"""TET's flatness claim (Deng et al., ICLR 2022; SPEC section 3): networks trained with TET converge to flatter
+minima than SDT-trained ones (the paper shows loss-landscape plots).
+
+Measured here with SDT- and TET-trained twins (same model, seed, data order and budget; several seeds): the top
+Hessian eigenvalue at the trained weights (:func:`spikelab.analysis.top_hessian_eigenvalue`, power iteration on a
+fixed test batch, BN in eval mode), 1-D loss curves along a filter-normalised random direction (the same random
+seed for both twins) and a 2-D landscape for the first seed. Every landscape and the main sharpness number use
+the same yardstick for both twins, the cross-entropy of the time-averaged output (the SDT loss); the sharpness of
+each twin's own training loss is reported beside it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from spikelab import data, models
+from spikelab.analysis import loss_landscape_1d, loss_landscape_2d, random_direction, top_hessian_eigenvalue
+from spikelab.losses import get_loss, sdt_loss
+from spikelab.reproduce import Reproduction, register
+from spikelab.reproduce.table import Table, mean_spread
+
+__all__ = ["run", "figures"]
+
+LAM = 0.05  # TET's lam on CIFAR (SPEC section 3)
+
+
+@dataclass(frozen=True)
+class _Data:
+    name: str
+    epochs: int
+    limit: int | None
+    batch_size: int
+
+
+@dataclass(frozen=True)
+class _Budget:
+    datasets: tuple[_Data, ...]
+    channels: tuple[int, ...]
+    T: int
+    lr: float
+    seeds: int
+    eval_samples: int  # test samples for the landscapes and the sharpness batch
+    alphas: tuple[float, ...]
+    grid: tuple[float, ...]  # 2-D landscape steps (both axes)
+    iters: int  # power iterations at most
+
+
+BUDGETS = {
+    "smoke": _Budget(datasets=(_Data("digits", 1, 64, 32),), channels=(4, 8), T=2, lr=1e-2, seeds=1,
+                     eval_samples=32, alphas=(-0.5, 0.0, 0.5), grid=(-0.5, 0.0, 0.5), iters=5),
+    "full": _Budget(datasets=(_Data("digits", 15, None, 32), _Data("fashion-mnist", 3, 10000, 64)),
+                    channels=(16, 32), T=4, lr=1e-2, seeds=3, eval_samples=512,
+                    alphas=tuple(float(a) for a in np.linspace(-1, 1, 21)),
+                    grid=tuple(float(a) for a in np.linspace(-1, 1, 11)), iters=60),
+}
+
+
+def _eval_batch(test: Any, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    xs, ys, got = [], [], 0
+    for x, y in test:
+        xs.append(x)
+        ys.append(y)
+        got += len(y)
+        if got >= n:
+            break
+    return torch.cat(xs)[:n], torch.cat(ys)[:n]
+
+
+def _increase(alphas: np.ndarray, losses: np.ndarray, step: float) -> float:
+    """Mean loss increase over the centre at ``alpha = -step`` and ``+step``."""
+    centre = losses[int(np.argmin(np.abs(alphas)))]
+    at = [losses[int(np.argmin(np.abs(alphas - s)))] for s in (-step, step)]
+    return float(np.mean(at) - centre)
+
+
+def run(*, size: str, out: Path, seeds: int | None, progress: bool) -> Table:
+    """Run the reproduction (see the module docstring) at ``size``; training runs go to ``out/runs``."""
+    from spikelab.training import fit
+
+    b = BUDGETS[size]
+    seeds = b.seeds if seeds is None else seeds
+    table = Table(
+        title="TET against SDT: sharpness and loss landscapes of the trained twins (Deng et al. 2022)",
+        columns=["dataset", "training loss", "test accuracy (%)", "SDT loss at the minimum",
+                 "sharpness: top Hessian eigenvalue (SDT loss)", "sharpness (own training loss)",
+                 "loss rise at |alpha| = 0.5", "loss rise at |alpha| = 1", "paper (qualitative)"],
+    )
+    alphas = np.asarray(b.alphas)
+    results: dict[str, Any] = {}
+    for d in b.datasets:
+        per: dict[str, list[dict[str, Any]]] = {"sdt": [], "tet": []}
+        for seed in range(seeds):
+            train, test, info = data.make_loaders(d.name, batch_size=d.batch_size, seed=seed, limit=d.limit)
+            batch = _eval_batch(test, b.eval_samples)
+            for loss in ("sdt", "tet"):
+                torch.manual_seed(seed)
+                model = models.build("conv-small", num_classes=info.num_classes, in_channels=info.input_shape[0],
+                                     T=b.T, channels=b.channels, input_size=tuple(info.input_shape[-2:]))
+                h = fit(model, (train, test, info), epochs=d.epochs, lr=b.lr, loss=loss, lam=LAM, seed=seed,
+                        device="cpu", run_dir=out / "runs" / f"{d.name}-{loss}-seed{seed}", progress=progress,
+                        run_config=dict(model="conv-small", dataset=d.name))
+                own = get_loss(loss, lam=LAM)
+                sharp = top_hessian_eigenvalue(model, sdt_loss, batch, iters=b.iters, seed=seed)
+                sharp_own = top_hessian_eigenvalue(model, own, batch, iters=b.iters, seed=seed)
+                direction = random_direction(model, seed=1000 + seed)  # the same random seed for both twins
+                curve = loss_landscape_1d(model, sdt_loss, [batch], alphas, direction=direction)
+                entry: dict[str, Any] = dict(
+                    acc=h.last["test_acc"], centre=float(curve[int(np.argmin(np.abs(alphas)))]),
+                    sharpness=sharp.eigenvalue, sharpness_history=list(sharp.history), converged=sharp.converged,
+                    sharpness_own=sharp_own.eigenvalue, curve=curve.tolist(),
+                    rise_half=_increase(alphas, curve, 0.5), rise_one=_increase(alphas, curve, 1.0))
+                if seed == 0:
+                    dirs = (random_direction(model, seed=2000), random_direction(model, seed=2001))
+                    entry["surface"] = loss_landscape_2d(model, sdt_loss, [batch], b.grid, b.grid,
+                                                         directions=dirs).tolist()
+                per[loss].append(entry)
+            if progress:
+                print(f"  {d.name}: seed {seed} done", flush=True)
+        results[d.name] = per
+        for loss in ("sdt", "tet"):
+            rs = per[loss]
+            table.add(dataset=f"{d.name} ({d.epochs} epochs{'' if d.limit is None else f', {d.limit} per split'})",
+                      **{"training loss": "TET (lam 0.05)" if loss == "tet" else "SDT",
+                         "test accuracy (%)": mean_spread([r["acc"] for r in rs], scale=100, digits=2),
+                         "SDT loss at the minimum": mean_spread([r["centre"] for r in rs], digits=3),
+                         "sharpness: top Hessian eigenvalue (SDT loss)": mean_spread([r["sharpness"] for r in rs],
+                                                                                     digits=3),
+                         "sharpness (own training loss)": mean_spread([r["sharpness_own"] for r in rs], digits=3),
+                         "loss rise at |alpha| = 0.5": mean_spread([r["rise_half"] for r in rs], digits=3),
+                         "loss rise at |alpha| = 1": mean_spread([r["rise_one"] for r in rs], digits=3),
+                         "paper (qualitative)": "TET: flatter minimum" if loss == "tet" else "SDT: sharper"})
+    table.data = dict(results=results, alphas=list(b.alphas), grid=list(b.grid), seeds=seeds)
+    table.notes += [
+        f"Twins: conv-small (channels {b.channels}, LIF decay 0.5, atan surrogate), T={b.T}, Adam lr {b.lr:g}, "
+        f"cosine; same seed, data order and epochs; TET with lam {LAM} (phi 1). {seeds} seeds.",
+        f"Landscapes and sharpness on the first {b.eval_samples} test samples, batch norm in eval mode; directions "
+        "filter-normalised (Li et al. 2018). Sharpness: power iteration on Hessian-vector products of the surrogate "
+        f"gradient, at most {b.iters} iterations.",
+    ]
+    return table
+
+
+def figures(table: Table) -> dict[str, Any]:
+    """1-D landscapes (SDT against TET, every seed), the 2-D landscapes of seed 0 and the power-iteration
+    convergence, per dataset."""
+    from spikelab.viz.figures import convergence_figure, landscape_1d_figure, landscape_2d_figure
+
+    figs: dict[str, Any] = {}
+    alphas, grid = table.data["alphas"], table.data["grid"]
+    for dataset, per in table.data["results"].items():
+        curves = {f"{loss.upper()}, seed {i}": r["curve"] for loss in ("sdt", "tet") for i, r in enumerate(per[loss])}
+        figs[f"flatness_1d_{dataset}"] = landscape_1d_figure(
+            alphas, curves, title=f"{dataset}: SDT loss along a random direction, SDT- and TET-trained twins")
+        for loss in ("sdt", "tet"):
+            if per[loss] and "surface" in per[loss][0]:
+                figs[f"flatness_2d_{dataset}_{loss}"] = landscape_2d_figure(
+                    grid, grid, per[loss][0]["surface"], kind="contour",
+                    title=f"{dataset}: SDT loss around the {loss.upper()}-trained minimum (seed 0)")
+        figs[f"flatness_convergence_{dataset}"] = convergence_figure(
+            {f"{loss.upper()}, seed {i}": r["sharpness_history"] for loss in ("sdt", "tet")
+             for i, r in enumerate(per[loss])},
+            title=f"{dataset}: power iteration for the top Hessian eigenvalue (SDT loss)")
+    return figs
+
+
+register(Reproduction(
+    name="flatness", title="TET's flatter minima: sharpness and 1-D/2-D loss landscapes of SDT/TET twins",
+    paper="Deng et al., ICLR 2022", spec="SPEC section 3", fn=run,
+))
