@@ -97,6 +97,9 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--num-workers", type=int, default=0, metavar="N", help="data loader processes (default: 0)")
     p.add_argument("--out", default="runs", metavar="DIR", help="folder of run folders (default: runs)")
     p.add_argument("--name", default=None, help="run folder name (default: MODEL-DATASET-DATE-TIME)")
+    p.add_argument("--no-pathway", dest="pathway", action="store_false",
+                   help="dsnn-* models: train the full-spike network alone, without the auxiliary accumulation "
+                        "pathway (default: dual-stream training with it; SPEC section 5)")
     p.add_argument("--resume", default=None, metavar="RUN_OR_CHECKPOINT",
                    help="continue a run from its checkpoint, in its folder, up to --epochs in total; model, data, "
                         "T and batch size come from the run, other options from this command line")
@@ -118,6 +121,9 @@ def add_eval(sub: argparse._SubParsersAction) -> None:
                    help="dataset to evaluate on (default: the one the run was trained on)")
     p.add_argument("--split", default="test", choices=("test", "train"), help="which split (default: test)")
     p.add_argument("--batch-size", type=int, default=256, metavar="B", help="samples per batch (default: 256)")
+    p.add_argument("--pathway", action=argparse.BooleanOptionalAction, default=None,
+                   help="dsnn-* models: evaluate the dual-stream network (--pathway) or the full-spike network "
+                        "alone (--no-pathway); default: as it was trained")
     _add_common(p)
     _one_line_errors(p)
     p.set_defaults(func=_guarded(_eval))
@@ -151,6 +157,8 @@ def _build_model(cfg: dict[str, Any]):
     kwargs: dict[str, Any] = {}
     if cfg["model"] in INPUT_SIZE_MODELS:
         kwargs["input_size"] = tuple(cfg["input_shape"][-2:])
+    if cfg["model"].startswith("dsnn"):
+        kwargs["pathway"] = bool(cfg.get("pathway", True))
     in_channels = cfg["input_shape"][1] if cfg["is_event"] else cfg["input_shape"][0]
     return models.build(cfg["model"], num_classes=cfg["num_classes"], in_channels=in_channels, T=cfg["T"], **kwargs)
 
@@ -233,12 +241,18 @@ def _train(args: argparse.Namespace) -> int:
             raise CommandError(f"{args.resume}: the checkpoint lacks the run settings {missing} "
                                "(was it written by 'spikelab train'?)")
         cfg.update({k: saved[k] for k in RESUME_KEEPS})
+        if "pathway" in saved:
+            cfg["pathway"] = saved["pathway"]
         resume_path = Path(args.resume)
         run_dir = resume_path if resume_path.is_dir() else resume_path.parent
         del ckpt
     for k in RESUME_KEEPS:
         setattr(args, k, cfg[k])
     _check_args(args)
+    if args.model.startswith("dsnn"):
+        cfg.setdefault("pathway", args.pathway)
+    elif not args.pathway:
+        raise CommandError(f"--no-pathway applies to the dsnn-* models only, not {args.model!r}")
     config = training.TrainConfig(
         epochs=args.epochs, lr=args.lr, optimizer=args.optimizer, weight_decay=args.weight_decay,
         schedule=args.schedule, step_size=args.step_size, gamma=args.gamma, loss=args.loss, lam=args.lam,
@@ -274,7 +288,10 @@ def _train(args: argparse.Namespace) -> int:
         device = training.select_device(args.device)
         print(f"training {args.model} ({n_params:,} parameters) on {info.name} "
               f"({len(train_loader.dataset)} train / {len(test_loader.dataset)} test, {info.num_classes} classes), "
-              f"T={cfg['T']}, {config.loss.upper()} loss, {config.optimizer} lr {config.lr:g} {config.schedule}, "
+              f"T={cfg['T']}, {config.loss.upper()} loss"
+              + ((", dual-stream training (accumulation pathway on)" if cfg["pathway"]
+                  else ", full-spike network without the pathway") if "pathway" in cfg else "")
+              + f", {config.optimizer} lr {config.lr:g} {config.schedule}, "
               f"batch {args.batch_size}, {device}" + (f" x {size} processes" if size > 1 else "")
               + f" -> {run_dir}", flush=True)
     with _StopOnSigint(stop):
@@ -308,6 +325,10 @@ def _eval(args: argparse.Namespace) -> int:
                            "(was it written by 'spikelab train'?)")
     cfg.update(limit=args.limit, augment=False)
     cfg.setdefault("data_root", None)
+    if args.pathway is not None:
+        if not str(cfg["model"]).startswith("dsnn"):
+            raise CommandError(f"--pathway/--no-pathway apply to the dsnn-* models only, not {cfg['model']!r}")
+        cfg["pathway"] = args.pathway
     if args.dataset is not None:
         cfg.update(dataset=args.dataset, data_root=args.data_root)
     elif args.data_root is not None:
@@ -327,7 +348,9 @@ def _eval(args: argparse.Namespace) -> int:
                             progress=not args.no_progress and rank == 0, sequence_input=info.is_event)
     if rank != 0:
         return 0
-    print(f"{cfg['model']} on {info.name} ({args.split}, {res['n']} samples, T={cfg['T']}): "
+    mode = (" (dual-stream network)" if cfg.get("pathway", True) else " (full-spike network alone)") \
+        if str(cfg["model"]).startswith("dsnn") else ""
+    print(f"{cfg['model']}{mode} on {info.name} ({args.split}, {res['n']} samples, T={cfg['T']}): "
           f"accuracy {100 * res['acc']:.2f} %, loss {res['loss']:.4f}")
     print("firing rates (spikes per neuron per step):")
     for layer, r in res["firing_rates"].items():
