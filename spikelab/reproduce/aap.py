@@ -26,7 +26,7 @@ from spikelab.models import AAP_NEURON
 from spikelab.reproduce import Reproduction, register
 from spikelab.reproduce.table import Table, mean_spread
 
-__all__ = ["run", "figures", "PAPER_ROWS"]
+__all__ = ["run", "figures", "imagenet_macs", "PAPER_ROWS"]
 
 #: SPEC section 5, ImageNet 224x224, T=4: (model, ACs G, MACs G, energy mJ, top-1 %)
 PAPER_ROWS = (
@@ -54,14 +54,15 @@ class _Budget:
     T: int
     lr: float
     seeds: int
+    imagenet: tuple[int, float]  # (image size, width multiplier) of the operation-count check at ImageNet geometry
 
 
 BUDGETS = {
     "smoke": _Budget(datasets=(_Data("digits", 1, 32, 16, None), _Data("digits-events", 1, 16, 8, 3)),
-                     widths=(4, 8, 8), stages=(1, 1, 1), T=2, lr=1e-2, seeds=1),
+                     widths=(4, 8, 8), stages=(1, 1, 1), T=2, lr=1e-2, seeds=1, imagenet=(32, 1 / 16)),
     "full": _Budget(datasets=(_Data("digits", 15, None, 32, None), _Data("fashion-mnist", 2, 12000, 64, None),
                               _Data("digits-events", 15, None, 32, 8)),
-                    widths=(16, 32, 64), stages=(2, 2, 2), T=4, lr=1e-2, seeds=3),
+                    widths=(16, 32, 64), stages=(2, 2, 2), T=4, lr=1e-2, seeds=3, imagenet=(224, 1.0)),
 }
 #: (label, how it is built and trained, the mode it is evaluated in)
 VARIANTS = (
@@ -88,6 +89,31 @@ def _measure(model: torch.nn.Module, test_loader: Any, is_event: bool) -> dict[s
     rates = list(res["firing_rates"].values())
     return dict(acc=res["acc"], rate=float(np.mean(rates)) if rates else 0.0, acs=tot["acs"], macs=tot["macs"],
                 energy_pj=tot["energy_pj"])
+
+
+#: the paper's rows and the registered model our count uses for each (built untrained at the paper's geometry)
+_IMAGENET_MODELS = {"DSNN-18": ("dsnn-resnet18", {}), "SEW-ResNet-18": ("sew-resnet18", dict(connect="ADD")),
+                    "Spiking-ResNet-18": ("spiking-resnet18", {}), "ANN ResNet-18": ("spiking-resnet18",
+                                                                                       dict(spiking=False))}
+
+
+def imagenet_macs(size: int = 224, width: float = 1.0, seed: int = 0) -> dict[str, float]:
+    """MACs per image that our counting rules give each paper model at ImageNet geometry (``size`` x ``size``,
+    1000 classes, T=4), untrained, on one random image. MACs hardly depend on the weights: they come from the
+    real-valued stem, the non-spike pathway, and layers whose input is a spike count (SEW's ADD) or real (ANN)."""
+    from spikelab.metrics import ops_table
+
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(1, 3, size, size, generator=g)
+    out = {}
+    for paper_name, (name, kw) in _IMAGENET_MODELS.items():
+        torch.manual_seed(seed)
+        kw = dict(kw)
+        if name != "spiking-resnet18" or kw.get("spiking", True):
+            kw.setdefault("neuron", AAP_NEURON)
+        model = models.build(name, num_classes=1000, in_channels=3, T=4, width=width, **kw)
+        out[paper_name] = ops_totals(ops_table(model, x))["macs"]
+    return out
 
 
 def _si(v: float) -> str:
@@ -142,10 +168,15 @@ def run(*, size: str, out: Path, seeds: int | None, progress: bool) -> Table:
                           "MACs / sample": _si(float(np.mean([r["macs"] for r in rs]))),
                           "energy / sample": f"{np.mean([r['energy_pj'] for r in rs]) / 1e6:.3g} µJ",
                       })
+    size, width = b.imagenet
+    ours = imagenet_macs(size, width)
     for name, acs, macs, mj, top1 in PAPER_ROWS:
         table.add(dataset="ImageNet (paper)", model=name,
-                  **{"paper: ImageNet, T=4 (ACs, MACs, mJ, top-1 %)": f"{acs} G, {macs} G, {mj} mJ, {top1}"})
-    table.data = dict(results=results, widths=list(b.widths), stages=list(b.stages), T=b.T, seeds=seeds)
+                  **{"MACs / sample": f"ours {_si(ours[name])} (rules check: untrained, {size}x{size}"
+                                      + (f", width x{width:g}" if width != 1 else "") + ")",
+                     "paper: ImageNet, T=4 (ACs, MACs, mJ, top-1 %)": f"{acs} G, {macs} G, {mj} mJ, {top1}"})
+    table.data = dict(results=results, widths=list(b.widths), stages=list(b.stages), T=b.T, seeds=seeds,
+                      imagenet_macs=ours)
     table.notes += [
         f"Layout: 3x3 stem, stages {b.stages} of widths {b.widths} (one stage change per later stage), AAP's neuron "
         f"(IF, v_th 1, hard detached reset, sigmoid surrogate), T={b.T} for static data; Adam lr {b.lr:g}, cosine, "

@@ -43,6 +43,15 @@ def test_aap_smoke(out):
     model.load_state_dict(load_checkpoint(out / "aap" / "runs" / "digits-dst-seed0")["model"])
     assert aap._measure(model, _test_loader("digits", b), False) == dst
     assert table.rows[-len(aap.PAPER_ROWS)]["paper: ImageNet, T=4 (ACs, MACs, mJ, top-1 %)"].startswith("1.69 G")
+    # the counting rules at ImageNet geometry (smoke: 32x32, widths 4/8/16/32, T=4), by hand: 7x7/2 stem to 16x16
+    # (150,528 MACs, once), max pool to 8x8; DSNN: pathway convs at the 3 stage changes and the accumulation head,
+    # all MACs every step; Spiking-ResNet: only the stem (layer4 is 1x1, so the head's pooled input is binary)
+    stem = 4 * 16 * 16 * 3 * 49
+    pathway = 4 * 4 * 4 * 9 + 8 * 4 * 4 * 4 + 8 * 2 * 2 * 9 + 16 * 2 * 2 * 8 + 16 * 9 + 32 * 16
+    macs = table.data["imagenet_macs"]
+    assert macs["DSNN-18"] == stem + 4 * pathway + 4 * 32 * 1000
+    assert macs["Spiking-ResNet-18"] == stem
+    assert macs["SEW-ResNet-18"] > stem and macs["ANN ResNet-18"] > macs["SEW-ResNet-18"]
     figs = aap.figures(table)
     assert set(figs) == {"aap_digits", "aap_digits-events"}
     assert all(isinstance(f, go.Figure) and len(f.data) == len(aap.VARIANTS) for f in figs.values())
