@@ -24,6 +24,7 @@ from spikelab import data, models
 from spikelab.metrics import ops_totals
 from spikelab.models import AAP_NEURON
 from spikelab.reproduce import Reproduction, register
+from spikelab.reproduce._figures import export_figures
 from spikelab.reproduce.table import Table, mean_spread
 
 __all__ = ["run", "figures", "imagenet_macs", "PAPER_ROWS"]
@@ -185,6 +186,8 @@ def run(*, size: str, out: Path, seeds: int | None, progress: bool) -> Table:
         "Operation counts per test sample (SPEC section 5): binary-input layers count ops x input firing rate ACs, "
         "the stem and the pathway count MACs, each neuron one AC per element; the paper counts at 224x224 ImageNet.",
     ]
+    if size == "full":  # the figures docs/RESULTS.md shows, next to the table
+        export_figures(figures(table), out / "figures")
     return table
 
 

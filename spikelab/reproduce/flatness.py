@@ -21,6 +21,7 @@ from spikelab import data, models
 from spikelab.analysis import loss_landscape_1d, loss_landscape_2d, random_direction, top_hessian_eigenvalue
 from spikelab.losses import get_loss, sdt_loss
 from spikelab.reproduce import Reproduction, register
+from spikelab.reproduce._figures import export_figures
 from spikelab.reproduce.table import Table, mean_spread
 
 __all__ = ["run", "figures"]
@@ -141,6 +142,8 @@ def run(*, size: str, out: Path, seeds: int | None, progress: bool) -> Table:
         "filter-normalised (Li et al. 2018). Sharpness: power iteration on Hessian-vector products of the surrogate "
         f"gradient, at most {b.iters} iterations.",
     ]
+    if size == "full":  # the figures docs/RESULTS.md shows, next to the table
+        export_figures(figures(table), out / "figures")
     return table
 
 

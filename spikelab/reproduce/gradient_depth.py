@@ -29,6 +29,7 @@ from spikelab.analysis import depth_ratio, gradient_norms, norms_matrix
 from spikelab.layers import TdBatchNorm
 from spikelab.models import TET_NEURON
 from spikelab.reproduce import Reproduction, register
+from spikelab.reproduce._figures import export_figures
 from spikelab.reproduce.table import Table, mean_spread
 
 __all__ = ["deep_resnet", "stages_for_depth", "run", "figures"]
@@ -85,7 +86,8 @@ class _Budget:
     width: int
     batch: int
     sweeps: tuple[tuple[str, str, tuple[float, ...]], ...]  # (family, width parameter, values)
-    seeds: int
+    seeds: int  # of the sweep (weights and batch)
+    train_seeds: int
     train_depth: int
     train_width: int
     epochs: int
@@ -104,12 +106,13 @@ _SETTINGS = (
 )
 BUDGETS = {
     "smoke": _Budget(depths=(10,), width=4, batch=16, sweeps=(("triangle", "gamma", (0.2, 1.0, 5.0)),), seeds=1,
-                     train_depth=10, train_width=4, epochs=1, limit=64, settings=_SETTINGS[1:3],
+                     train_seeds=1, train_depth=10, train_width=4, epochs=1, limit=64, settings=_SETTINGS[1:3],
                      heatmap_gammas=(0.2, 5.0)),
     "full": _Budget(depths=(18, 34, 50), width=8, batch=64,
                     sweeps=(("triangle", "gamma", tuple(float(v) for v in np.geomspace(0.05, 10, 13))),
                             ("atan", "alpha", tuple(float(v) for v in np.geomspace(0.2, 40, 13)))),
-                    seeds=3, train_depth=18, train_width=16, epochs=8, limit=None, settings=_SETTINGS,
+                    seeds=3, train_seeds=2, train_depth=18, train_width=16, epochs=8, limit=None,
+                    settings=_SETTINGS,
                     heatmap_gammas=(0.2, 1.5, 5.0)),
 }
 
@@ -168,6 +171,7 @@ def run(*, size: str, out: Path, seeds: int | None, progress: bool) -> Table:
     from spikelab.training import fit
 
     b = BUDGETS[size]
+    train_seeds = b.train_seeds if seeds is None else seeds
     seeds = b.seeds if seeds is None else seeds
     table = Table(
         title="Gradient flow through depth against the surrogate's width (Ledinauskas et al. 2020)",
@@ -193,7 +197,7 @@ def run(*, size: str, out: Path, seeds: int | None, progress: bool) -> Table:
     train: dict[str, Any] = {}
     for st in b.settings:
         accs, ratios = [], []
-        for seed in range(seeds):
+        for seed in range(train_seeds):
             torch.manual_seed(seed)
             model = deep_resnet(b.train_depth, b.train_width, bn=st.bn, gamma=st.gamma)
             x, y = _batch(64, seed)
@@ -212,7 +216,8 @@ def run(*, size: str, out: Path, seeds: int | None, progress: bool) -> Table:
                   **{"first/last gradient ratio at init": f"{ratio:.3g}", "regime": _regime(ratio),
                      "test accuracy (%)": mean_spread(accs, scale=100, digits=1),
                      "paper (qualitative, SPEC 2)": st.expect})
-    table.data = dict(sweep=sweep, train=train, depths=list(b.depths), width=b.width, seeds=seeds)
+    table.data = dict(sweep=sweep, train=train, depths=list(b.depths), width=b.width, seeds=seeds,
+                      train_seeds=train_seeds)
     table.notes += [
         f"Sweep: Spiking-ResNets (neuron after the residual add; TET's LIF, decay 0.5, hard reset) with every stage "
         f"{b.width} channels wide, T=4, on a batch of {b.batch} digits; ratio = ||dL/ds|| of the first spiking layer "
@@ -220,8 +225,11 @@ def run(*, size: str, out: Path, seeds: int | None, progress: bool) -> Table:
         f"[{FLAT[0]:g}, {FLAT[1]:g}].",
         "No BN: every tdBN replaced by the identity at the same (Kaiming) initialisation.",
         f"Training: SGD momentum 0.9, cosine schedule, batch 32, SDT loss, {b.epochs} epochs on the digits "
-        "(1,347 train / 450 test), except the Adam row.",
+        f"({'all 1,347 train / 450 test' if b.limit is None else f'{b.limit} per split'}), except the Adam row; "
+        f"{train_seeds} seeds.",
     ]
+    if size == "full":  # the figures docs/RESULTS.md shows, next to the table
+        export_figures(figures(table), out / "figures")
     return table
 
 

@@ -52,11 +52,14 @@ def depth_ratio_figure(
         fig.add_trace(go.Scatter(x=xs[ok], y=r[ok], mode="lines+markers", name=str(label),
                                  line=dict(color=color(k)),
                                  hovertemplate="%{x:.3g}: ratio %{y:.3g}<extra>" + str(label) + "</extra>"))
-    fig.add_hrect(y0=lo, y1=hi, fillcolor="green", opacity=0.08, line_width=0,
-                  annotation_text="flat", annotation_position="top left")
+    fig.add_hrect(y0=lo, y1=hi, fillcolor="green", opacity=0.12, line_width=0)
     fig.add_hline(y=1.0, line=dict(dash="dot", color="grey"))
+    for y, text in ((0.98, "explodes toward the input ↑"), (0.02, "vanishes ↓")):
+        fig.add_annotation(x=0.99, y=y, xref="paper", yref="paper", text=text, showarrow=False,
+                           xanchor="right", yanchor="top" if y > 0.5 else "bottom", font=dict(color="grey"))
     fig.update_xaxes(title_text=x_title, type="log")
-    fig.update_yaxes(title_text="‖∇ first layer‖ / ‖∇ last layer‖", type="log", exponentformat="power")
+    fig.update_yaxes(title_text="‖∇ first layer‖ / ‖∇ last layer‖ (shaded: flat)", type="log",
+                     exponentformat="power")
     return finish(fig, title, template)
 
 
