@@ -8,6 +8,7 @@ import copy
 import pytest
 import torch
 from _models_support import randomise_bn
+from _support import require
 from torch import nn
 from torch.nn import functional as F
 
@@ -27,6 +28,32 @@ def digits_batches():
     events, _, _ = data.make_loaders("digits-events", batch_size=8, seed=0, T=5)
     x, y = next(iter(events))
     return static, (x.transpose(0, 1).contiguous(), y)
+
+
+@pytest.fixture(scope="module")
+def fashion_batch():
+    """One real Fashion-MNIST batch [16, 1, 28, 28] (Debian's dataset-fashion-mnist; required in CI)."""
+    try:
+        data.find_fashion_mnist()
+    except FileNotFoundError:
+        require(False, "needs Fashion-MNIST (apt-get install dataset-fashion-mnist)")
+    train, _, _ = data.make_loaders("fashion-mnist", batch_size=16, seed=0, limit=64)
+    return next(iter(train))
+
+
+def test_full_spike_and_pathway_identity_on_fashion_mnist(fashion_batch):
+    x, _ = fashion_batch
+    model = dsnn(widths=(4, 6, 8), stages=(2, 1, 1))
+    calibrate_bn(model, [x])
+    model.eval()
+    twin = copy.deepcopy(model)
+    _, spike = spike_head_logits(model, x)
+    twin.pathway = False
+    seen = _synaptic_inputs(twin, x)
+    assert torch.equal(spike, twin(x))
+    seen.pop("stem.conv.module")
+    assert seen and all(_binary(t) for inputs in seen.values() for t in inputs)
+    assert any(t.sum() > 0 for t in seen["head.fc.module"])
 
 
 def dsnn(name="dsnn-small", in_channels=1, **kw):
