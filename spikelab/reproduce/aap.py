@@ -42,28 +42,30 @@ PAPER_ROWS = (
 class _Data:
     name: str
     epochs: int
-    limit: int | None
+    limit: int | None  # training samples (None: all)
+    test_limit: int | None  # test samples (None: all)
     batch_size: int
-    T: int | None  # event frames (None: static, the model's T below)
+    T: int  # time steps (event frames for event data)
+    widths: tuple[int, ...]
+    stages: tuple[int, ...]
+    seeds: int
 
 
 @dataclass(frozen=True)
 class _Budget:
     datasets: tuple[_Data, ...]
-    widths: tuple[int, ...]
-    stages: tuple[int, ...]
-    T: int
     lr: float
-    seeds: int
     imagenet: tuple[int, float]  # (image size, width multiplier) of the operation-count check at ImageNet geometry
 
 
 BUDGETS = {
-    "smoke": _Budget(datasets=(_Data("digits", 1, 32, 16, None), _Data("digits-events", 1, 16, 8, 3)),
-                     widths=(4, 8, 8), stages=(1, 1, 1), T=2, lr=1e-2, seeds=1, imagenet=(32, 1 / 16)),
-    "full": _Budget(datasets=(_Data("digits", 15, None, 32, None), _Data("fashion-mnist", 2, 12000, 64, None),
-                              _Data("digits-events", 15, None, 32, 8)),
-                    widths=(16, 32, 64), stages=(2, 2, 2), T=4, lr=1e-2, seeds=3, imagenet=(224, 1.0)),
+    "smoke": _Budget(datasets=(_Data("digits", 1, 32, 32, 16, 2, (4, 8, 8), (1, 1, 1), 1),
+                               _Data("digits-events", 1, 16, 16, 8, 3, (4, 8, 8), (1, 1, 1), 1)),
+                     lr=1e-2, imagenet=(32, 1 / 16)),
+    "full": _Budget(datasets=(_Data("digits", 10, None, None, 32, 4, (16, 32, 64), (1, 1, 1), 3),
+                              _Data("fashion-mnist", 2, 6000, 2000, 64, 4, (8, 16, 32), (1, 1, 1), 2),
+                              _Data("digits-events", 8, None, None, 32, 6, (8, 16, 32), (1, 1, 1), 2)),
+                    lr=1e-2, imagenet=(224, 1.0)),
 }
 #: (label, how it is built and trained, the mode it is evaluated in)
 VARIANTS = (
@@ -74,9 +76,9 @@ VARIANTS = (
 )
 
 
-def _build(kind: str, b: _Budget, info: data.DatasetInfo, pathway: bool | None) -> torch.nn.Module:
+def _build(kind: str, d: _Data, info: data.DatasetInfo, pathway: bool | None) -> torch.nn.Module:
     in_channels = info.input_shape[1] if info.is_event else info.input_shape[0]
-    common = dict(num_classes=info.num_classes, in_channels=in_channels, T=b.T, widths=b.widths, stages=b.stages)
+    common = dict(num_classes=info.num_classes, in_channels=in_channels, T=d.T, widths=d.widths, stages=d.stages)
     if kind == "dsnn":
         return models.build("dsnn-small", pathway=bool(pathway), **common)
     return models.build("sew-resnet18", stem="cifar", connect="ADD", neuron=AAP_NEURON, **common)
@@ -129,7 +131,6 @@ def run(*, size: str, out: Path, seeds: int | None, progress: bool) -> Table:
     from spikelab.training import fit
 
     b = BUDGETS[size]
-    seeds = b.seeds if seeds is None else seeds
     table = Table(
         title="Dual-stream training with an auxiliary accumulation pathway (Chen et al. 2023)",
         columns=["dataset", "model", "test accuracy (%)", "firing rate", "ACs / sample", "MACs / sample",
@@ -138,15 +139,18 @@ def run(*, size: str, out: Path, seeds: int | None, progress: bool) -> Table:
     results: dict[str, dict[str, list[dict[str, float]]]] = {}
     for d in b.datasets:
         per: dict[str, list[dict[str, float]]] = {label: [] for label, *_ in VARIANTS}
-        for seed in range(seeds):
-            train, test, info = data.make_loaders(d.name, batch_size=d.batch_size, seed=seed, limit=d.limit,
-                                                  **({"T": d.T} if d.T is not None else {}))
+        n_seeds = d.seeds if seeds is None else seeds
+        for seed in range(n_seeds):
+            events = {"T": d.T} if d.name.endswith("-events") else {}
+            train, test, info = data.make_loaders(d.name, batch_size=d.batch_size, seed=seed, limit=d.limit, **events)
+            if d.test_limit != d.limit:
+                test = data.make_loaders(d.name, batch_size=d.batch_size, seed=seed, limit=d.test_limit, **events)[1]
             trained: dict[tuple[str, bool | None], torch.nn.Module] = {}
             for label, kind, train_pathway, eval_pathway in VARIANTS:
                 key = (kind, train_pathway)
                 if key not in trained:
                     torch.manual_seed(seed)
-                    model = _build(kind, b, info, train_pathway)
+                    model = _build(kind, d, info, train_pathway)
                     tag = {("dsnn", True): "dst", ("dsnn", False): "fsnn", ("sew", None): "sew"}[key]
                     fit(model, (train, test, info), epochs=d.epochs, lr=b.lr, seed=seed, device="cpu",
                         run_dir=out / "runs" / f"{d.name}-{tag}-seed{seed}", progress=progress,
@@ -159,9 +163,10 @@ def run(*, size: str, out: Path, seeds: int | None, progress: bool) -> Table:
             if progress:
                 print(f"  {d.name}: seed {seed} done", flush=True)
         results[d.name] = per
+        split = ("" if d.limit is None else f", {d.limit} train / {d.test_limit} test") + f", T={d.T}"
         for label, *_ in VARIANTS:
             rs = per[label]
-            table.add(dataset=f"{d.name} ({d.epochs} epochs{'' if d.limit is None else f', {d.limit} per split'})",
+            table.add(dataset=f"{d.name} ({d.epochs} epochs{split}; widths {'/'.join(map(str, d.widths))})",
                       model=label, **{
                           "test accuracy (%)": mean_spread([r["acc"] for r in rs], scale=100, digits=2),
                           "firing rate": f"{np.mean([r['rate'] for r in rs]):.3f}",
@@ -169,19 +174,20 @@ def run(*, size: str, out: Path, seeds: int | None, progress: bool) -> Table:
                           "MACs / sample": _si(float(np.mean([r["macs"] for r in rs]))),
                           "energy / sample": f"{np.mean([r['energy_pj'] for r in rs]) / 1e6:.3g} µJ",
                       })
-    size, width = b.imagenet
-    ours = imagenet_macs(size, width)
+    img, width = b.imagenet
+    ours = imagenet_macs(img, width)
     for name, acs, macs, mj, top1 in PAPER_ROWS:
         table.add(dataset="ImageNet (paper)", model=name,
-                  **{"MACs / sample": f"ours {_si(ours[name])} (rules check: untrained, {size}x{size}"
+                  **{"MACs / sample": f"ours {_si(ours[name])} (rules check: untrained, {img}x{img}"
                                       + (f", width x{width:g}" if width != 1 else "") + ")",
                      "paper: ImageNet, T=4 (ACs, MACs, mJ, top-1 %)": f"{acs} G, {macs} G, {mj} mJ, {top1}"})
-    table.data = dict(results=results, widths=list(b.widths), stages=list(b.stages), T=b.T, seeds=seeds,
-                      imagenet_macs=ours)
+    table.data = dict(results=results, imagenet_macs=ours,
+                      layouts={d.name: dict(widths=list(d.widths), stages=list(d.stages), T=d.T) for d in b.datasets})
     table.notes += [
-        f"Layout: 3x3 stem, stages {b.stages} of widths {b.widths} (one stage change per later stage), AAP's neuron "
-        f"(IF, v_th 1, hard detached reset, sigmoid surrogate), T={b.T} for static data; Adam lr {b.lr:g}, cosine, "
-        f"SDT loss (two-term with the pathway); {seeds} seeds.",
+        "Layout: 3x3 stem, one block per stage (stages 1/1/1; two stage changes, each with its accumulation "
+        "shortcut), the widths in the dataset column; AAP's neuron (IF, v_th 1, hard detached reset, sigmoid "
+        f"surrogate); Adam lr {b.lr:g}, cosine, batch 32 (64 on Fashion-MNIST), SDT loss (two-term with the pathway); "
+        f"seeds: {', '.join(f'{d.name} {d.seeds if seeds is None else seeds}' for d in b.datasets)}.",
         "The DSNN predicts from the accumulation head; the FSNN from the spike head (see spikelab.models.dsnn).",
         "Operation counts per test sample (SPEC section 5): binary-input layers count ops x input firing rate ACs, "
         "the stem and the pathway count MACs, each neuron one AC per element; the paper counts at 224x224 ImageNet.",

@@ -33,12 +33,13 @@ def test_aap_smoke(out):
     # digits: 1x8x8, stem 3x3 -> widths (4, 8, 8), stages (1, 1, 1); T = 2. The FSNN multiplies only in the stem
     # (run once); the DSNN adds the pathway's convs and the accumulation head, all MACs, per step
     stem = 4 * 8 * 8 * 9
-    pathway = b.T * (4 * 4 * 4 * 9 + 8 * 4 * 4 * 4 + 8 * 2 * 2 * 9 + 8 * 2 * 2 * 8 + 10 * 8)
+    d = b.datasets[0]
+    pathway = d.T * (4 * 4 * 4 * 9 + 8 * 4 * 4 * 4 + 8 * 2 * 2 * 9 + 8 * 2 * 2 * 8 + 10 * 8)
     assert fsnn["macs"] == dst["macs"] == stem
     assert dsnn["macs"] == stem + pathway
     assert dsnn["acc"] >= 0 and sew["macs"] >= stem
     # the pathway-trained FSNN row evaluates the very network the run folder holds, without its pathway
-    model = models.build("dsnn-small", num_classes=10, in_channels=1, T=b.T, widths=b.widths, stages=b.stages,
+    model = models.build("dsnn-small", num_classes=10, in_channels=1, T=d.T, widths=d.widths, stages=d.stages,
                          pathway=False)
     model.load_state_dict(load_checkpoint(out / "aap" / "runs" / "digits-dst-seed0")["model"])
     assert aap._measure(model, _test_loader("digits", b), False) == dst
