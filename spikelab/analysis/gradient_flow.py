@@ -83,8 +83,8 @@ def _probe(model: nn.Module, run: Callable[[], torch.Tensor], *, weights: bool) 
         check_tensor(loss, "loss")
         if loss.dim() != 0 or not loss.requires_grad:
             raise ValueError("the loss must be a scalar that depends on the model's parameters")
-        named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-        grads = torch.autograd.grad(loss, [p for _, p in named], allow_unused=True)
+        params = [p for p in model.parameters() if p.requires_grad]
+        grads = torch.autograd.grad(loss, params, allow_unused=True)
     finally:
         for h in handles:
             h.remove()
@@ -93,10 +93,10 @@ def _probe(model: nn.Module, run: Callable[[], torch.Tensor], *, weights: bool) 
         norms = sq[m].sqrt().tolist() if m in sq else [0.0] * steps[m]  # no gradient reached this layer
         rows += [dict(kind="spikes", layer=names[m], depth=depth, t=t, grad_norm=v) for t, v in enumerate(norms)]
     if weights:
-        grad_of = {n: g for (n, _), g in zip(named, grads)}
+        grad_of = {id(p): g for p, g in zip(params, grads)}  # by identity: tied weights share one gradient
         layers = [(n, m) for n, m in model.named_modules() if isinstance(m, _WEIGHTED)]
         for depth, (n, m) in enumerate(layers):
-            g = grad_of.get(f"{n}.weight")
+            g = grad_of.get(id(m.weight))
             value = float(g.detach().double().norm()) if g is not None else 0.0
             rows.append(dict(kind="weight", layer=n, depth=depth, t=None, grad_norm=value))
     return rows
