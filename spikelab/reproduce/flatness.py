@@ -20,6 +20,7 @@ import torch
 from spikelab import data, models
 from spikelab.analysis import loss_landscape_1d, loss_landscape_2d, random_direction, top_hessian_eigenvalue
 from spikelab.losses import get_loss, sdt_loss
+from spikelab.models import TET_NEURON
 from spikelab.reproduce import Reproduction, register
 from spikelab.reproduce._figures import export_figures
 from spikelab.reproduce.table import Table, mean_spread
@@ -100,7 +101,8 @@ def run(*, size: str, out: Path, seeds: int | None, progress: bool) -> Table:
             for loss in ("sdt", "tet"):
                 torch.manual_seed(seed)
                 model = models.build("conv-small", num_classes=info.num_classes, in_channels=info.input_shape[0],
-                                     T=b.T, channels=b.channels, input_size=tuple(info.input_shape[-2:]))
+                                     T=b.T, channels=b.channels, input_size=tuple(info.input_shape[-2:]),
+                                     neuron=TET_NEURON)
                 h = fit(model, (train, test, info), epochs=d.epochs, lr=b.lr, loss=loss, lam=LAM, seed=seed,
                         device="cpu", run_dir=out / "runs" / f"{d.name}-{loss}-seed{seed}", progress=progress,
                         run_config=dict(model="conv-small", dataset=d.name))
@@ -136,7 +138,8 @@ def run(*, size: str, out: Path, seeds: int | None, progress: bool) -> Table:
                          "paper (qualitative)": "TET: flatter minimum" if loss == "tet" else "SDT: sharper"})
     table.data = dict(results=results, alphas=list(b.alphas), grid=list(b.grid), seeds=seeds)
     table.notes += [
-        f"Twins: conv-small (channels {b.channels}, LIF decay 0.5, atan surrogate), T={b.T}, Adam lr {b.lr:g}, "
+        f"Twins: conv-small (channels {b.channels}) with TET's neuron (LIF decay 0.5, hard reset, triangle "
+        f"surrogate gamma 1), T={b.T}, Adam lr {b.lr:g}, "
         f"cosine; same seed, data order and epochs; TET with lam {LAM} (phi 1). {seeds} seeds.",
         f"Landscapes and sharpness on the first {b.eval_samples} test samples, batch norm in eval mode; directions "
         "filter-normalised (Li et al. 2018). Sharpness: power iteration on Hessian-vector products of the surrogate "
