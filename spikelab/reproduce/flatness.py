@@ -34,8 +34,12 @@ LAM = 0.05  # TET's lam on CIFAR (SPEC section 3)
 class _Data:
     name: str
     epochs: int
-    limit: int | None
+    limit: int | None  # samples per split (None: all)
     batch_size: int
+    seeds: int
+    eval_samples: int  # test samples for the landscapes and the sharpness batch
+    iters: int  # power iterations at most
+    grid: int  # points per axis of the 2-D landscape
 
 
 @dataclass(frozen=True)
@@ -44,20 +48,17 @@ class _Budget:
     channels: tuple[int, ...]
     T: int
     lr: float
-    seeds: int
-    eval_samples: int  # test samples for the landscapes and the sharpness batch
     alphas: tuple[float, ...]
-    grid: tuple[float, ...]  # 2-D landscape steps (both axes)
-    iters: int  # power iterations at most
+    tol: float  # power iteration's relative tolerance
 
 
 BUDGETS = {
-    "smoke": _Budget(datasets=(_Data("digits", 1, 64, 32),), channels=(4, 8), T=2, lr=1e-2, seeds=1,
-                     eval_samples=32, alphas=(-0.5, 0.0, 0.5), grid=(-0.5, 0.0, 0.5), iters=5),
-    "full": _Budget(datasets=(_Data("digits", 15, None, 32), _Data("fashion-mnist", 3, 10000, 64)),
-                    channels=(16, 32), T=4, lr=1e-2, seeds=3, eval_samples=512,
-                    alphas=tuple(float(a) for a in np.linspace(-1, 1, 21)),
-                    grid=tuple(float(a) for a in np.linspace(-1, 1, 11)), iters=60),
+    "smoke": _Budget(datasets=(_Data("digits", 1, 64, 32, 1, 32, 5, 3),), channels=(4, 8), T=2, lr=1e-2,
+                     alphas=(-0.5, 0.0, 0.5), tol=1e-3),
+    "full": _Budget(datasets=(_Data("digits", 15, None, 32, 3, 256, 40, 11),
+                              _Data("fashion-mnist", 3, 6000, 64, 2, 128, 30, 9)),
+                    channels=(16, 32), T=4, lr=1e-2, alphas=tuple(float(a) for a in np.linspace(-1, 1, 21)),
+                    tol=1e-3),
 }
 
 
@@ -84,7 +85,6 @@ def run(*, size: str, out: Path, seeds: int | None, progress: bool) -> Table:
     from spikelab.training import fit
 
     b = BUDGETS[size]
-    seeds = b.seeds if seeds is None else seeds
     table = Table(
         title="TET against SDT: sharpness and loss landscapes of the trained twins (Deng et al. 2022)",
         columns=["dataset", "training loss", "test accuracy (%)", "SDT loss at the minimum",
@@ -95,9 +95,10 @@ def run(*, size: str, out: Path, seeds: int | None, progress: bool) -> Table:
     results: dict[str, Any] = {}
     for d in b.datasets:
         per: dict[str, list[dict[str, Any]]] = {"sdt": [], "tet": []}
-        for seed in range(seeds):
+        grid = np.linspace(-1, 1, d.grid) if size == "full" else np.linspace(-0.5, 0.5, d.grid)
+        for seed in range(d.seeds if seeds is None else seeds):
             train, test, info = data.make_loaders(d.name, batch_size=d.batch_size, seed=seed, limit=d.limit)
-            batch = _eval_batch(test, b.eval_samples)
+            batch = _eval_batch(test, d.eval_samples)
             for loss in ("sdt", "tet"):
                 torch.manual_seed(seed)
                 model = models.build("conv-small", num_classes=info.num_classes, in_channels=info.input_shape[0],
@@ -107,8 +108,8 @@ def run(*, size: str, out: Path, seeds: int | None, progress: bool) -> Table:
                         device="cpu", run_dir=out / "runs" / f"{d.name}-{loss}-seed{seed}", progress=progress,
                         run_config=dict(model="conv-small", dataset=d.name))
                 own = get_loss(loss, lam=LAM)
-                sharp = top_hessian_eigenvalue(model, sdt_loss, batch, iters=b.iters, seed=seed)
-                sharp_own = top_hessian_eigenvalue(model, own, batch, iters=b.iters, seed=seed)
+                sharp = top_hessian_eigenvalue(model, sdt_loss, batch, iters=d.iters, tol=b.tol, seed=seed)
+                sharp_own = top_hessian_eigenvalue(model, own, batch, iters=d.iters, tol=b.tol, seed=seed)
                 direction = random_direction(model, seed=1000 + seed)  # the same random seed for both twins
                 curve = loss_landscape_1d(model, sdt_loss, [batch], alphas, direction=direction)
                 entry: dict[str, Any] = dict(
@@ -118,8 +119,9 @@ def run(*, size: str, out: Path, seeds: int | None, progress: bool) -> Table:
                     rise_half=_increase(alphas, curve, 0.5), rise_one=_increase(alphas, curve, 1.0))
                 if seed == 0:
                     dirs = (random_direction(model, seed=2000), random_direction(model, seed=2001))
-                    entry["surface"] = loss_landscape_2d(model, sdt_loss, [batch], b.grid, b.grid,
+                    entry["surface"] = loss_landscape_2d(model, sdt_loss, [batch], grid, grid,
                                                          directions=dirs).tolist()
+                    entry["grid"] = grid.tolist()
                 per[loss].append(entry)
             if progress:
                 print(f"  {d.name}: seed {seed} done", flush=True)
@@ -136,14 +138,17 @@ def run(*, size: str, out: Path, seeds: int | None, progress: bool) -> Table:
                          "loss rise at |alpha| = 0.5": mean_spread([r["rise_half"] for r in rs], digits=3),
                          "loss rise at |alpha| = 1": mean_spread([r["rise_one"] for r in rs], digits=3),
                          "paper (qualitative)": "TET: flatter minimum" if loss == "tet" else "SDT: sharper"})
-    table.data = dict(results=results, alphas=list(b.alphas), grid=list(b.grid), seeds=seeds)
+    table.data = dict(results=results, alphas=list(b.alphas))
     table.notes += [
         f"Twins: conv-small (channels {b.channels}) with TET's neuron (LIF decay 0.5, hard reset, triangle "
-        f"surrogate gamma 1), T={b.T}, Adam lr {b.lr:g}, "
-        f"cosine; same seed, data order and epochs; TET with lam {LAM} (phi 1). {seeds} seeds.",
-        f"Landscapes and sharpness on the first {b.eval_samples} test samples, batch norm in eval mode; directions "
-        "filter-normalised (Li et al. 2018). Sharpness: power iteration on Hessian-vector products of the surrogate "
-        f"gradient, at most {b.iters} iterations.",
+        f"surrogate gamma 1), T={b.T}, Adam lr {b.lr:g}, cosine; same seed, data order and epochs; TET with lam "
+        f"{LAM} (phi 1). Seeds: " + ", ".join(f"{d.name} {d.seeds if seeds is None else seeds}"
+                                             for d in b.datasets) + ".",
+        "Landscapes and sharpness on the first test samples (" + ", ".join(f"{d.name} {d.eval_samples}"
+                                                                          for d in b.datasets)
+        + "), batch norm in eval mode; directions filter-normalised (Li et al. 2018). Sharpness: power iteration on "
+        f"Hessian-vector products of the surrogate gradient, until two estimates agree within {b.tol:g} "
+        "(relative) or at most " + ", ".join(f"{d.iters}" for d in b.datasets) + " iterations.",
     ]
     if size == "full":  # the figures docs/RESULTS.md shows, next to the table
         export_figures(figures(table), out / "figures")
@@ -156,13 +161,14 @@ def figures(table: Table) -> dict[str, Any]:
     from spikelab.viz.figures import convergence_figure, landscape_1d_figure, landscape_2d_figure
 
     figs: dict[str, Any] = {}
-    alphas, grid = table.data["alphas"], table.data["grid"]
+    alphas = table.data["alphas"]
     for dataset, per in table.data["results"].items():
         curves = {f"{loss.upper()}, seed {i}": r["curve"] for loss in ("sdt", "tet") for i, r in enumerate(per[loss])}
         figs[f"flatness_1d_{dataset}"] = landscape_1d_figure(
             alphas, curves, title=f"{dataset}: SDT loss along a random direction, SDT- and TET-trained twins")
         for loss in ("sdt", "tet"):
             if per[loss] and "surface" in per[loss][0]:
+                grid = per[loss][0]["grid"]
                 figs[f"flatness_2d_{dataset}_{loss}"] = landscape_2d_figure(
                     grid, grid, per[loss][0]["surface"], kind="contour",
                     title=f"{dataset}: SDT loss around the {loss.upper()}-trained minimum (seed 0)")

@@ -99,12 +99,13 @@ def test_flatness_smoke(out):
     from spikelab import data
 
     _, test, info = data.make_loaders("digits", batch_size=32, seed=0, limit=64)
-    batch = flatness._eval_batch(test, b.eval_samples)
+    d = b.datasets[0]
+    batch = flatness._eval_batch(test, d.eval_samples)
     for loss in ("sdt", "tet"):
         model = models.build("conv-small", num_classes=10, in_channels=1, T=b.T, channels=b.channels,
                              neuron=models.TET_NEURON)
         model.load_state_dict(load_checkpoint(out / "flatness" / "runs" / f"digits-{loss}-seed0")["model"])
-        res = top_hessian_eigenvalue(model, sdt_loss, batch, iters=b.iters, seed=0)
+        res = top_hessian_eigenvalue(model, sdt_loss, batch, iters=d.iters, tol=b.tol, seed=0)
         assert res.eigenvalue == pytest.approx(digits[loss][0]["sharpness"], rel=1e-6)
         curve = np.asarray(digits[loss][0]["curve"])
         assert curve.shape == (len(b.alphas),) and np.isfinite(curve).all()
