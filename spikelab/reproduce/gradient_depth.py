@@ -14,7 +14,7 @@ across depth, and batch norm on the neurons' input currents is what makes that r
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,7 @@ def deep_resnet(depth: int, width: int, *, bn: bool = True, gamma: float = 1.0, 
     """A Spiking-ResNet of ``depth`` layers, every stage ``width`` channels wide, 3x3 stem, TET's LIF neuron
     (decay 0.5, hard reset) with a triangle surrogate of width ``gamma``. ``bn=False`` replaces every tdBN (the
     batch norm on each neuron's input current) by the identity."""
-    neuron = TET_NEURON if gamma == 1.0 else _neuron(gamma)
+    neuron = replace(TET_NEURON, surrogate=_surrogate.get("triangle", gamma=gamma))
     model = models.build("spiking-resnet18", num_classes=num_classes, in_channels=in_channels, T=T, stem="cifar",
                          widths=(width,) * 4, stages=stages_for_depth(depth), neuron=neuron)
     if not bn:
@@ -62,12 +62,6 @@ def deep_resnet(depth: int, width: int, *, bn: bool = True, gamma: float = 1.0, 
                 if isinstance(child, TdBatchNorm):
                     setattr(module, name, nn.Identity())
     return model
-
-
-def _neuron(gamma: float):
-    from dataclasses import replace
-
-    return replace(TET_NEURON, surrogate=_surrogate.get("triangle", gamma=gamma))
 
 
 @dataclass(frozen=True)
