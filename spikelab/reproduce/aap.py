@@ -62,9 +62,9 @@ BUDGETS = {
     "smoke": _Budget(datasets=(_Data("digits", 1, 32, 32, 16, 2, (4, 8, 8), (1, 1, 1), 1),
                                _Data("digits-events", 1, 16, 16, 8, 3, (4, 8, 8), (1, 1, 1), 1)),
                      lr=1e-2, imagenet=(32, 1 / 16)),
-    "full": _Budget(datasets=(_Data("digits", 10, None, None, 32, 4, (16, 32, 64), (1, 1, 1), 3),
-                              _Data("fashion-mnist", 2, 6000, 2000, 64, 4, (8, 16, 32), (1, 1, 1), 2),
-                              _Data("digits-events", 8, None, None, 32, 6, (8, 16, 32), (1, 1, 1), 2)),
+    "full": _Budget(datasets=(_Data("digits", 6, None, None, 32, 4, (16, 32, 64), (1, 1, 1), 2),
+                              _Data("fashion-mnist", 1, 3000, 1000, 64, 4, (8, 16, 32), (1, 1, 1), 2),
+                              _Data("digits-events", 4, None, None, 32, 6, (8, 16, 32), (1, 1, 1), 2)),
                     lr=1e-2, imagenet=(224, 1.0)),
 }
 #: (label, how it is built and trained, the mode it is evaluated in)

@@ -103,9 +103,9 @@ BUDGETS = {
                      train_seeds=1, train_depth=10, train_width=4, epochs=1, limit=64, settings=_SETTINGS[1:3],
                      heatmap_gammas=(0.2, 5.0)),
     "full": _Budget(depths=(18, 34, 50), width=8, batch=64,
-                    sweeps=(("triangle", "gamma", tuple(float(v) for v in np.geomspace(0.05, 10, 13))),
-                            ("atan", "alpha", tuple(float(v) for v in np.geomspace(0.2, 40, 13)))),
-                    seeds=3, train_seeds=2, train_depth=18, train_width=16, epochs=8, limit=None,
+                    sweeps=(("triangle", "gamma", tuple(float(v) for v in np.geomspace(0.05, 10, 9))),
+                            ("atan", "alpha", tuple(float(v) for v in np.geomspace(0.2, 40, 9)))),
+                    seeds=2, train_seeds=2, train_depth=18, train_width=8, epochs=4, limit=None,
                     settings=_SETTINGS,
                     heatmap_gammas=(0.2, 1.5, 5.0)),
 }
@@ -133,6 +133,8 @@ def _sweep(b: _Budget, seeds: int, progress: bool) -> dict[str, Any]:
             for family, param, values in b.sweeps:
                 key = f"{depth}|{'bn' if bn else 'nobn'}|{family}"
                 per_value: list[list[float]] = [[] for _ in values]
+                # the swept widths nearest to the heatmaps' (the sweep need not contain them exactly)
+                near = {values[int(np.argmin([abs(np.log(v / g)) for v in values]))] for g in b.heatmap_gammas}
                 for seed in range(seeds):
                     torch.manual_seed(seed)
                     model = deep_resnet(depth, b.width, bn=bn)
@@ -142,7 +144,7 @@ def _sweep(b: _Budget, seeds: int, progress: bool) -> dict[str, Any]:
                                               weights=False)
                         per_value[i].append(depth_ratio(rows))
                         if (seed == 0 and depth == b.depths[-1] and family == "triangle"
-                                and v in b.heatmap_gammas):
+                                and v in near):
                             names, g = norms_matrix(rows)
                             heatmaps[f"{'BN' if bn else 'no BN'}, gamma {v:g}"] = dict(layers=names, norms=g.tolist())
                 ratios.setdefault(key, {})["per_seed"] = per_value
