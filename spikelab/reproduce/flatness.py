@@ -55,9 +55,8 @@ class _Budget:
 BUDGETS = {
     "smoke": _Budget(datasets=(_Data("digits", 1, 64, 32, 1, 32, 5, 3),), channels=(4, 8), T=2, lr=1e-2,
                      alphas=(-0.5, 0.0, 0.5), tol=1e-3),
-    "full": _Budget(datasets=(_Data("digits", 8, None, 32, 3, 256, 30, 11),
-                              _Data("fashion-mnist", 2, 3000, 64, 2, 128, 20, 7)),
-                    channels=(16, 32), T=4, lr=1e-2, alphas=tuple(float(a) for a in np.linspace(-1, 1, 21)),
+    "full": _Budget(datasets=(_Data("digits", 3, 600, 32, 2, 128, 20, 9),),
+                    channels=(16, 32), T=4, lr=1e-2, alphas=tuple(float(a) for a in np.linspace(-1, 1, 13)),
                     tol=1e-3),
 }
 
