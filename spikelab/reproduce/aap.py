@@ -5,7 +5,8 @@ the same FSNN trained without it, and keeps its accumulate-only cost; (2) keepin
 dual-stream network, DSNN) adds a little accuracy for a few MACs; (3) at similar accuracy the FSNN / DSNN spend far
 less energy than a SEW-ResNet (ADD joins, whose spike counts make every later layer multiply).
 
-Measured here, for one small residual layout on the digits, Fashion-MNIST and the digits as emulated events: the
+Measured here, for one small residual layout on the digits (the ``full`` size, cut down to fit a shared 2-core
+machine; the smoke size also runs the digits as emulated events, and Fashion-MNIST fits :class:`_Data` too): the
 same network (``dsnn-small``-style, IAND joins, AAP's IF neuron) trained with the pathway and without it (same seeds
 and budget); the pathway-trained one evaluated as FSNN and as DSNN; a SEW-ResNet (ADD) of the same layout and
 neuron. Per model: test accuracy (mean ± sd over seeds), mean firing rate, ACs, MACs and the 45 nm energy estimate
@@ -184,7 +185,8 @@ def run(*, size: str, out: Path, seeds: int | None, progress: bool) -> Table:
     table.notes += [
         "Layout: 3x3 stem, one block per stage (stages 1/1/1; two stage changes, each with its accumulation "
         "shortcut), the widths in the dataset column; AAP's neuron (IF, v_th 1, hard detached reset, sigmoid "
-        f"surrogate); Adam lr {b.lr:g}, cosine, batch 32 (64 on Fashion-MNIST), SDT loss (two-term with the pathway); "
+        f"surrogate); Adam lr {b.lr:g}, cosine, batch " + ", ".join(f"{d.batch_size} ({d.name})" for d in b.datasets)
+        + ", SDT loss (two-term with the pathway); "
         f"seeds: {', '.join(f'{d.name} {d.seeds if seeds is None else seeds}' for d in b.datasets)}.",
         "The DSNN predicts from the accumulation head; the FSNN from the spike head (see spikelab.models.dsnn).",
         "Operation counts per test sample (SPEC section 5): binary-input layers count ops x input firing rate ACs, "
