@@ -27,7 +27,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-ABI_VERSION = 1
+ABI_VERSION = 4
 _SOURCES = ("kernels.c", "kernels_lif.h")
 _BASE_FLAGS = ["-O3", "-ffp-contract=off", "-fno-math-errno", "-fPIC", "-shared", "-std=gnu99"]
 _OPTIONAL_FLAGS = (["-march=native", "-fopenmp"], ["-fopenmp"], ["-march=native"], [])
@@ -124,11 +124,11 @@ def _declare(lib: ctypes.CDLL) -> None:
     p, i64, i32, dbl = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_double
     for sfx, scalar in (("f32", ctypes.c_float), ("f64", ctypes.c_double)):
         fwd = getattr(lib, f"lif_forward_{sfx}")
-        fwd.argtypes = [ctypes.POINTER(LIFParams), p, p, scalar, p, p, p, p]
+        fwd.argtypes = [ctypes.POINTER(LIFParams), p, i64, p, scalar, p, p, p, p]
         fwd.restype = None
         bwd = getattr(lib, f"lif_backward_{sfx}")
-        bwd.argtypes = [ctypes.POINTER(LIFParams), p, p, p, p, scalar, p, p, p, p]
-        bwd.restype = None
+        bwd.argtypes = [ctypes.POINTER(LIFParams), p, i64, p, i64, p, p, scalar, p, p, p, p]
+        bwd.restype = i32
         sg = getattr(lib, f"surrogate_grad_{sfx}")
         sg.argtypes = [i32, dbl, p, p, i64]
         sg.restype = None
@@ -138,6 +138,13 @@ def _declare(lib: ctypes.CDLL) -> None:
         unpack = getattr(lib, f"unpack_bits_{sfx}")
         unpack.argtypes = [p, i64, p, i32]
         unpack.restype = None
+        for layout, dims in (("nchw", [i64, i64, i64]), ("nhwc", [i64, i64, i64, i64])):
+            pool = getattr(lib, f"maxpool2_binary_{layout}_{sfx}")
+            pool.argtypes = [p, *dims, p, p, i32]
+            pool.restype = i32
+            unpool = getattr(lib, f"maxpool2_binary_backward_{layout}_{sfx}")
+            unpool.argtypes = [p, p, *dims, p, i32]
+            unpool.restype = None
     lib.spikelab_abi_version.restype = i32
 
 

@@ -12,6 +12,7 @@
  *    element (pack_bits returns 0 at the first other value and the caller keeps the tensor as it is).
  */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <math.h>
 
@@ -39,7 +40,7 @@ typedef struct {
     int nthreads;
 } lif_params;
 
-int spikelab_abi_version(void) { return 1; }
+int spikelab_abi_version(void) { return 4; }
 
 #define SCALAR float
 #define SFX f32
@@ -99,3 +100,121 @@ int pack_bits_f64(const double* src, int64_t n, uint8_t* dst, int nthreads) { PA
 
 void unpack_bits_f32(const uint8_t* src, int64_t n, float* dst, int nthreads) { UNPACK_BODY(float) }
 void unpack_bits_f64(const uint8_t* src, int64_t n, double* dst, int nthreads) { UNPACK_BODY(double) }
+
+/* ---- 2x2 max pooling of binary maps (stride 2, no padding, floor) -------------------------------------------
+ * For a map of 0s and 1s the maximum is a logical OR. arg[o] (0..3) records which input of the window the
+ * gradient goes to, as torch.nn.functional.max_pool2d picks it: the first maximum in the order (0,0), (0,1),
+ * (1,0), (1,1), i.e. the first 1, or (0,0) when all four are 0. One byte per output replaces the float input and
+ * int64 indices that max_pool2d saves. Returns 0 if a value is neither 0 nor 1 (the caller then uses PyTorch's). */
+#define POOL_WINDOW(T_, a, b, c, d, o_out, o_arg)                                                           \
+    do {                                                                                                     \
+        const T_ a_ = (a), b_ = (b), c_ = (c), d_ = (d);                                                    \
+        bad |= !((a_ == (T_)0) | (a_ == (T_)1)) | !((b_ == (T_)0) | (b_ == (T_)1)) |                         \
+               !((c_ == (T_)0) | (c_ == (T_)1)) | !((d_ == (T_)0) | (d_ == (T_)1));                          \
+        const int ia = a_ == (T_)1, ib = b_ == (T_)1, ic = c_ == (T_)1, id = d_ == (T_)1;                    \
+        (o_out) = (T_)(ia | ib | ic | id);                                                                   \
+        (o_arg) = (uint8_t)(ia ? 0 : ib ? 1 : ic ? 2 : id ? 3 : 0);                                          \
+    } while (0)
+
+#define POOL_NCHW(T_)                                                                                        \
+    const int64_t Ho = H / 2, Wo = W / 2;                                                                    \
+    int ok = 1;                                                                                              \
+    _Pragma("omp parallel for schedule(static) num_threads(nthreads) reduction(&&:ok)")                      \
+    for (int64_t p = 0; p < NC; p++) {                                                                       \
+        if (!ok) continue;                                                                                   \
+        int bad = 0;                                                                                         \
+        for (int64_t oh = 0; oh < Ho; oh++) {                                                                \
+            const T_* r0 = x + (p * H + 2 * oh) * W;                                                         \
+            const T_* r1 = r0 + W;                                                                           \
+            T_* o = out + (p * Ho + oh) * Wo;                                                                \
+            uint8_t* g = arg + (p * Ho + oh) * Wo;                                                           \
+            for (int64_t ow = 0; ow < Wo; ow++)                                                              \
+                POOL_WINDOW(T_, r0[2 * ow], r0[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1], o[ow], g[ow]);       \
+        }                                                                                                    \
+        if (bad) ok = 0;                                                                                     \
+    }                                                                                                        \
+    return ok;
+
+#define POOL_NHWC(T_)                                                                                        \
+    const int64_t Ho = H / 2, Wo = W / 2;                                                                    \
+    int ok = 1;                                                                                              \
+    _Pragma("omp parallel for schedule(static) num_threads(nthreads) reduction(&&:ok)")                      \
+    for (int64_t q = 0; q < B * Ho; q++) {                                                                   \
+        if (!ok) continue;                                                                                   \
+        const int64_t b = q / Ho, oh = q % Ho;                                                               \
+        int bad = 0;                                                                                         \
+        for (int64_t ow = 0; ow < Wo; ow++) {                                                                \
+            const T_* a = x + ((b * H + 2 * oh) * W + 2 * ow) * C;                                           \
+            const T_* c = a + W * C;                                                                         \
+            T_* o = out + ((b * Ho + oh) * Wo + ow) * C;                                                     \
+            uint8_t* g = arg + ((b * Ho + oh) * Wo + ow) * C;                                                \
+            for (int64_t k = 0; k < C; k++) POOL_WINDOW(T_, a[k], a[C + k], c[k], c[C + k], o[k], g[k]);     \
+        }                                                                                                    \
+        if (bad) ok = 0;                                                                                     \
+    }                                                                                                        \
+    return ok;
+
+/* NCHW: x [NC, H, W] contiguous; out and arg [NC, H/2, W/2]. */
+int maxpool2_binary_nchw_f32(const float* x, int64_t NC, int64_t H, int64_t W, float* out, uint8_t* arg,
+                             int nthreads) { POOL_NCHW(float) }
+int maxpool2_binary_nchw_f64(const double* x, int64_t NC, int64_t H, int64_t W, double* out, uint8_t* arg,
+                             int nthreads) { POOL_NCHW(double) }
+/* NHWC (channels-last): x [B, H, W, C] contiguous; out and arg [B, H/2, W/2, C]. */
+int maxpool2_binary_nhwc_f32(const float* x, int64_t B, int64_t H, int64_t W, int64_t C, float* out,
+                             uint8_t* arg, int nthreads) { POOL_NHWC(float) }
+int maxpool2_binary_nhwc_f64(const double* x, int64_t B, int64_t H, int64_t W, int64_t C, double* out,
+                             uint8_t* arg, int nthreads) { POOL_NHWC(double) }
+
+/* Backward: grad_in (same layout as x, every element written) gets grad_out at the window's recorded input,
+ * 0 elsewhere (also in a last odd row or column, which the floor-mode pooling ignores). */
+#define UNPOOL_NCHW(T_)                                                                                      \
+    const int64_t Ho = H / 2, Wo = W / 2;                                                                    \
+    _Pragma("omp parallel for schedule(static) num_threads(nthreads)")                                       \
+    for (int64_t p = 0; p < NC; p++) {                                                                       \
+        T_* gp = grad_in + p * H * W;                                                                        \
+        for (int64_t oh = 0; oh < Ho; oh++) {                                                                \
+            T_* r0 = gp + 2 * oh * W;                                                                        \
+            T_* r1 = r0 + W;                                                                                 \
+            const T_* go = grad_out + (p * Ho + oh) * Wo;                                                    \
+            const uint8_t* g = arg + (p * Ho + oh) * Wo;                                                     \
+            for (int64_t ow = 0; ow < Wo; ow++) {                                                            \
+                const T_ v = go[ow];                                                                         \
+                const uint8_t k = g[ow];                                                                     \
+                r0[2 * ow] = k == 0 ? v : (T_)0;                                                             \
+                r0[2 * ow + 1] = k == 1 ? v : (T_)0;                                                         \
+                r1[2 * ow] = k == 2 ? v : (T_)0;                                                             \
+                r1[2 * ow + 1] = k == 3 ? v : (T_)0;                                                         \
+            }                                                                                                \
+            if (W & 1) { r0[W - 1] = 0; r1[W - 1] = 0; }                                                     \
+        }                                                                                                    \
+        if (H & 1) memset(gp + (H - 1) * W, 0, (size_t)W * sizeof(T_));                                     \
+    }
+
+#define UNPOOL_NHWC(T_)                                                                                      \
+    const int64_t Ho = H / 2, Wo = W / 2;                                                                    \
+    _Pragma("omp parallel for schedule(static) num_threads(nthreads)")                                       \
+    for (int64_t q = 0; q < B * H; q++) {                                                                    \
+        const int64_t b = q / H, h = q % H;                                                                  \
+        T_* row = grad_in + (b * H + h) * W * C;                                                             \
+        if (h >= 2 * Ho) { memset(row, 0, (size_t)(W * C) * sizeof(T_)); continue; }                         \
+        const int64_t oh = h / 2, k0 = (h & 1) * 2;                                                          \
+        for (int64_t ow = 0; ow < Wo; ow++) {                                                                \
+            const T_* go = grad_out + ((b * Ho + oh) * Wo + ow) * C;                                         \
+            const uint8_t* g = arg + ((b * Ho + oh) * Wo + ow) * C;                                          \
+            T_* a = row + 2 * ow * C;                                                                        \
+            for (int64_t k = 0; k < C; k++) {                                                                \
+                a[k] = g[k] == k0 ? go[k] : (T_)0;                                                           \
+                a[C + k] = g[k] == k0 + 1 ? go[k] : (T_)0;                                                   \
+            }                                                                                                \
+        }                                                                                                    \
+        if (W & 1) memset(row + (W - 1) * C, 0, (size_t)C * sizeof(T_));                                     \
+    }
+
+void maxpool2_binary_backward_nchw_f32(const float* grad_out, const uint8_t* arg, int64_t NC, int64_t H,
+                                       int64_t W, float* grad_in, int nthreads) { UNPOOL_NCHW(float) }
+void maxpool2_binary_backward_nchw_f64(const double* grad_out, const uint8_t* arg, int64_t NC, int64_t H,
+                                       int64_t W, double* grad_in, int nthreads) { UNPOOL_NCHW(double) }
+void maxpool2_binary_backward_nhwc_f32(const float* grad_out, const uint8_t* arg, int64_t B, int64_t H,
+                                       int64_t W, int64_t C, float* grad_in, int nthreads) { UNPOOL_NHWC(float) }
+void maxpool2_binary_backward_nhwc_f64(const double* grad_out, const uint8_t* arg, int64_t B, int64_t H,
+                                       int64_t W, int64_t C, double* grad_in, int nthreads) { UNPOOL_NHWC(double) }

@@ -56,10 +56,34 @@ static inline SCALAR FN(reset_v)(SCALAR h, SCALAR s, int mode, SCALAR v_th, SCAL
     return h;
 }
 
-/* Forward over x [T, N]. Writes spikes [T, N], h [T, N] (needed by the backward; may alias h_rec),
- * v_rec [T, N] (membrane after reset; NULL unless recording) and v_last [N]. v_init: [N] or NULL (p->v_init). */
-void FN(lif_forward)(const lif_params* p, const SCALAR* x, const SCALAR* v_init, SCALAR decay_value,
-                     SCALAR* spikes, SCALAR* h_out, SCALAR* v_rec, SCALAR* v_last) {
+/* One forward time step over n neurons of a block: h = decay * v + x, s = Theta(h - v_th), v = reset(h, s). */
+static inline __attribute__((always_inline)) void FN(forward_step)(
+        const int mode, const int64_t n, const SCALAR* restrict xt, SCALAR* restrict v, SCALAR* restrict st,
+        SCALAR* restrict ht, const SCALAR decay, const SCALAR v_th, const SCALAR v_reset) {
+    #pragma omp simd
+    for (int64_t i = 0; i < n; i++) {
+        const SCALAR h = v[i] * decay + xt[i];                            /* decay * v + x */
+        const SCALAR s = (h - v_th >= (SCALAR)0) ? (SCALAR)1 : (SCALAR)0; /* Theta(h - v_th) */
+        if (st) st[i] = s;
+        if (ht) ht[i] = h;
+        v[i] = FN(reset_v)(h, s, mode, v_th, v_reset);
+    }
+}
+
+#define FWD_MODE(MODE, ST, HT)                                                                                \
+    FN(forward_step)(MODE, n, x + t * x_tstride + i0, v, ST, HT, decay, v_th, v_reset)
+#define FWD_DISPATCH(ST, HT)                                                                                  \
+    do {                                                                                                      \
+        if (mode == RESET_HARD) FWD_MODE(RESET_HARD, ST, HT);                                                 \
+        else if (mode == RESET_SOFT) FWD_MODE(RESET_SOFT, ST, HT);                                            \
+        else FWD_MODE(RESET_NONE, ST, HT);                                                                    \
+    } while (0)
+
+/* Forward over x [T, N] (x_tstride = N, or 0 for an input repeated at every step). Writes spikes [T, N],
+ * v_last [N] and, if not NULL, h_rec and v_rec [T, N] (membrane before and after the reset).
+ * v_init: [N] or NULL (p->v_init). */
+void FN(lif_forward)(const lif_params* p, const SCALAR* x, int64_t x_tstride, const SCALAR* v_init,
+                     SCALAR decay_value, SCALAR* spikes, SCALAR* h_rec, SCALAR* v_rec, SCALAR* v_last) {
     const int64_t T = p->T, N = p->N;
     const SCALAR decay = decay_value, v_th = (SCALAR)p->v_th, v_reset = (SCALAR)p->v_reset;
     const int mode = p->reset_mode;
@@ -70,37 +94,15 @@ void FN(lif_forward)(const lif_params* p, const SCALAR* x, const SCALAR* v_init,
         SCALAR v[BLOCK];
         for (int64_t i = 0; i < n; i++) v[i] = v_init ? v_init[i0 + i] : (SCALAR)p->v_init;
         for (int64_t t = 0; t < T; t++) {
-            const SCALAR* xt = x + t * N + i0;
-            SCALAR* st = spikes + t * N + i0;
-            SCALAR* ht = h_out + t * N + i0;
-            if (mode == RESET_HARD) {
-                #pragma omp simd
-                for (int64_t i = 0; i < n; i++) {
-                    SCALAR h = v[i] * decay + xt[i];                  /* decay * v + x */
-                    SCALAR s = (h - v_th >= (SCALAR)0) ? (SCALAR)1 : (SCALAR)0; /* Theta(h - v_th) */
-                    st[i] = s; ht[i] = h;
-                    v[i] = h * ((SCALAR)1 - s) + s * v_reset;
-                }
-            } else if (mode == RESET_SOFT) {
-                #pragma omp simd
-                for (int64_t i = 0; i < n; i++) {
-                    SCALAR h = v[i] * decay + xt[i];
-                    SCALAR s = (h - v_th >= (SCALAR)0) ? (SCALAR)1 : (SCALAR)0;
-                    st[i] = s; ht[i] = h;
-                    v[i] = h - s * v_th;
-                }
-            } else {
-                #pragma omp simd
-                for (int64_t i = 0; i < n; i++) {
-                    SCALAR h = v[i] * decay + xt[i];
-                    SCALAR s = (h - v_th >= (SCALAR)0) ? (SCALAR)1 : (SCALAR)0;
-                    st[i] = s; ht[i] = h;
-                    v[i] = h;
-                }
+            SCALAR* st = spikes ? spikes + t * N + i0 : NULL;
+            if (h_rec) {
+                FWD_DISPATCH(st, h_rec + t * N + i0);
+            } else if (st) {
+                FWD_DISPATCH(st, NULL);
             }
             if (v_rec) memcpy(v_rec + t * N + i0, v, (size_t)n * sizeof(SCALAR));
         }
-        memcpy(v_last + i0, v, (size_t)n * sizeof(SCALAR));
+        if (v_last) memcpy(v_last + i0, v, (size_t)n * sizeof(SCALAR));
     }
 }
 
@@ -135,7 +137,7 @@ static inline __attribute__((always_inline)) void FN(backward_step)(
 #define BWD_CASE(KIND, MODE, DETACH)                                                                          \
     if (kind == KIND && mode == MODE && detach == DETACH) {                                                   \
         for (int64_t t = T - 1; t >= 0; t--) {                                                                \
-            FN(backward_step)(KIND, MODE, DETACH, n, h_saved + t * N + i0, grad_spikes + t * N + i0,          \
+            FN(backward_step)(KIND, MODE, DETACH, n, hbuf + t * n, grad_spikes + t * gs_tstride + i0,                  \
                               sg_given ? sg_given + t * N + i0 : NULL, grad_x + t * N + i0, gv, v_th, v_reset,  \
                               decay, p1, p2);                                                                  \
         }                                                                                                     \
@@ -145,52 +147,70 @@ static inline __attribute__((always_inline)) void FN(backward_step)(
     BWD_CASE(KIND, RESET_HARD, 0) BWD_CASE(KIND, RESET_HARD, 1) BWD_CASE(KIND, RESET_SOFT, 0)                 \
     BWD_CASE(KIND, RESET_SOFT, 1) BWD_CASE(KIND, RESET_NONE, 0) BWD_CASE(KIND, RESET_NONE, 1)
 
-/* Backward: grad_x [T, N] from the saved h [T, N], grad_spikes [T, N] and grad_v_last [N] (NULL: zero).
- * sg_given [T, N]: the surrogate derivative at h - v_th computed by the caller, used when p->surrogate is
- * SG_GIVEN (any surrogate whose formula this file does not reproduce bit for bit).
+/* Backward: grad_x [T, N] from the input x (as for the forward), grad_spikes [T, N] (gs_tstride = N, or 0 for
+ * the same gradient at every step, as from spikes.sum()) and grad_v_last [N] (NULL: zero). The membrane h is recomputed block by block into a buffer that stays in cache (T x BLOCK values), so the
+ * forward saves nothing but its input. sg_given [T, N]: the surrogate derivative at h - v_th computed by the
+ * caller, used when p->surrogate is SG_GIVEN (a surrogate whose formula this file does not reproduce exactly).
  * grad_v_init [N] (NULL: not needed). grad_decay: NULL, or one double per block (nblocks = ceil(N / BLOCK)),
- * summed by the caller: sum over t and neurons of dL/dh[t] * v[t-1]. */
-void FN(lif_backward)(const lif_params* p, const SCALAR* h_saved, const SCALAR* grad_spikes,
-                      const SCALAR* grad_v_last, const SCALAR* v_init, SCALAR decay_value, const SCALAR* sg_given,
-                      SCALAR* grad_x, SCALAR* grad_v_init, double* grad_decay) {
+ * summed by the caller: sum over t and neurons of dL/dh[t] * v[t-1]. Returns 0, or -1 if out of memory. */
+int FN(lif_backward)(const lif_params* p, const SCALAR* x, int64_t x_tstride, const SCALAR* grad_spikes,
+                     int64_t gs_tstride, const SCALAR* grad_v_last, const SCALAR* v_init, SCALAR decay_value, const SCALAR* sg_given,
+                     SCALAR* grad_x, SCALAR* grad_v_init, double* grad_decay) {
     const int64_t T = p->T, N = p->N;
     const int64_t nblocks = (N + BLOCK - 1) / BLOCK;
     const int kind = p->surrogate, mode = p->reset_mode, detach = p->detach_reset != 0;
     const SCALAR v_th = (SCALAR)p->v_th, v_reset = (SCALAR)p->v_reset, decay = decay_value;
     SCALAR p1 = 0, p2 = 0;
     if (kind != SG_GIVEN) FN(sg_constants)(kind, p->sg_param, &p1, &p2);
-    #pragma omp parallel for schedule(static) num_threads(p->nthreads)
-    for (int64_t blk = 0; blk < nblocks; blk++) {
-        const int64_t i0 = blk * BLOCK, n = (i0 + BLOCK <= N ? BLOCK : N - i0);
-        SCALAR gv[BLOCK];
-        for (int64_t i = 0; i < n; i++) gv[i] = grad_v_last ? grad_v_last[i0 + i] : (SCALAR)0;
-        BWD_MODES(SG_ATAN) BWD_MODES(SG_SIGMOID) BWD_MODES(SG_FAST_SIGMOID) BWD_MODES(SG_TRIANGLE)
-        BWD_MODES(SG_RECTANGLE) BWD_MODES(SG_GIVEN)
-    done:
-        if (grad_v_init) memcpy(grad_v_init + i0, gv, (size_t)n * sizeof(SCALAR));
-        if (grad_decay) { /* sum_t sum_i dL/dh[t, i] * v[t-1, i], with v[t-1] recomputed from h[t-1] */
-            double gd = 0.0;
+    int failed = 0;
+    #pragma omp parallel num_threads(p->nthreads) reduction(|:failed)
+    {
+        SCALAR* hbuf = (SCALAR*)malloc((size_t)T * BLOCK * sizeof(SCALAR));
+        if (!hbuf) failed = 1;
+        #pragma omp for schedule(static)
+        for (int64_t blk = 0; blk < nblocks; blk++) {
+            if (!hbuf) continue;
+            const int64_t i0 = blk * BLOCK, n = (i0 + BLOCK <= N ? BLOCK : N - i0);
+            SCALAR gv[BLOCK];
+            /* recompute h[t] for this block: gv holds v meanwhile */
+            for (int64_t i = 0; i < n; i++) gv[i] = v_init ? v_init[i0 + i] : (SCALAR)p->v_init;
             for (int64_t t = 0; t < T; t++) {
-                const SCALAR* gxt = grad_x + t * N + i0;
-                if (t == 0) {
-                    for (int64_t i = 0; i < n; i++)
-                        gd += (double)gxt[i] * (double)(v_init ? v_init[i0 + i] : (SCALAR)p->v_init);
-                } else {
-                    const SCALAR* hp = h_saved + (t - 1) * N + i0;
+                const SCALAR* xt = x + t * x_tstride + i0;
+                if (mode == RESET_HARD) FN(forward_step)(RESET_HARD, n, xt, gv, NULL, hbuf + t * n, decay, v_th, v_reset);
+                else if (mode == RESET_SOFT) FN(forward_step)(RESET_SOFT, n, xt, gv, NULL, hbuf + t * n, decay, v_th, v_reset);
+                else FN(forward_step)(RESET_NONE, n, xt, gv, NULL, hbuf + t * n, decay, v_th, v_reset);
+            }
+            for (int64_t i = 0; i < n; i++) gv[i] = grad_v_last ? grad_v_last[i0 + i] : (SCALAR)0;
+            BWD_MODES(SG_ATAN) BWD_MODES(SG_SIGMOID) BWD_MODES(SG_FAST_SIGMOID) BWD_MODES(SG_TRIANGLE)
+            BWD_MODES(SG_RECTANGLE) BWD_MODES(SG_GIVEN)
+        done:
+            if (grad_v_init) memcpy(grad_v_init + i0, gv, (size_t)n * sizeof(SCALAR));
+            if (grad_decay) { /* sum_t sum_i dL/dh[t, i] * v[t-1, i], v[t-1] = reset(h[t-1]) */
+                double gd = 0.0;
+                const SCALAR* gx0 = grad_x + i0;
+                for (int64_t i = 0; i < n; i++)
+                    gd += (double)gx0[i] * (double)(v_init ? v_init[i0 + i] : (SCALAR)p->v_init);
+                for (int64_t t = 1; t < T; t++) {
+                    const SCALAR* gxt = grad_x + t * N + i0;
+                    const SCALAR* hp = hbuf + (t - 1) * n;
                     #pragma omp simd reduction(+:gd)
                     for (int64_t i = 0; i < n; i++) {
                         const SCALAR sp = hp[i] - v_th >= (SCALAR)0 ? (SCALAR)1 : (SCALAR)0;
                         gd += (double)gxt[i] * (double)FN(reset_v)(hp[i], sp, mode, v_th, v_reset);
                     }
                 }
+                grad_decay[blk] = gd;
             }
-            grad_decay[blk] = gd;
         }
+        free(hbuf);
     }
+    return failed ? -1 : 0;
 }
 
 #undef BWD_CASE
 #undef BWD_MODES
+#undef FWD_MODE
+#undef FWD_DISPATCH
 #undef FN
 #undef CAT
 #undef CAT_

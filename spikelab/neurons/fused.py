@@ -25,6 +25,7 @@ else torch), or force one backend (an error where it cannot run, so a benchmark 
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -197,21 +198,24 @@ def native_surrogate(sg: _surrogate.Surrogate, dtype: torch.dtype) -> int:
 class _FusedSequence(torch.autograd.Function):
     """Inputs ``x`` ``[T, B, ...]``, ``decay`` (tensor or None), ``v_init`` (tensor ``[B, ...]`` or None), spec.
     Outputs spikes ``[T, B, ...]``, the last membrane ``[B, ...]``, and (if recording) ``h`` and ``v``
-    ``[T, B, ...]`` (empty otherwise; never differentiable)."""
+    ``[T, B, ...]`` (empty otherwise; never differentiable). The native backend saves only ``x`` (for an input
+    repeated over time, e.g. a static stem's output, that is one step's worth); the torch backend saves ``h``."""
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, decay_t: torch.Tensor | None, v_init_t: torch.Tensor | None,
                 spec: _Spec) -> tuple[torch.Tensor, ...]:
-        if not time_major_dense(x):
-            x = x.contiguous()
+        x = _dense_input(x)
         if spec.backend == "native":
-            spikes, h, v_last, v_rec = _native_forward(x, decay_t, v_init_t, spec)
+            spikes, v_last, h_rec, v_rec = _native_forward(x, decay_t, v_init_t, spec)
+            saved = x
         else:
-            spikes, h, v_last, v_rec = _torch_forward(x, decay_t, v_init_t, spec)
+            spikes, v_last, h_rec, v_rec = _torch_forward(x, decay_t, v_init_t, spec)
+            saved = h_rec
+            if not spec.record:
+                h_rec = x.new_empty(0)
         ctx.spec = spec
-        ctx.save_for_backward(h, decay_t, v_init_t)
+        ctx.save_for_backward(saved, decay_t, v_init_t)
         ctx.set_materialize_grads(False)
-        h_rec = h if spec.record else x.new_empty(0)
         ctx.mark_non_differentiable(h_rec, v_rec)
         return spikes, v_last, h_rec, v_rec
 
@@ -219,23 +223,43 @@ class _FusedSequence(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, g_spikes: torch.Tensor | None, g_v_last: torch.Tensor | None,
                  *_: Any) -> tuple[torch.Tensor | None, ...]:
-        h, decay_t, v_init_t = ctx.saved_tensors
+        saved, decay_t, v_init_t = ctx.saved_tensors
         spec: _Spec = ctx.spec
+        step = saved[0]
+        T = saved.shape[0]
         if g_spikes is None:
-            g_spikes = torch.zeros_like(h)
+            g_spikes = torch.zeros_like(step).expand(T, *step.shape)
+        g_spikes = _like(g_spikes[0], step).expand(T, *step.shape) if g_spikes.stride(0) == 0 \
+            else _like(g_spikes, step, T)  # one step repeated (e.g. from spikes.sum()) stays one step
+        g_v_last = None if g_v_last is None else _like(g_v_last, step)
         need_decay = decay_t is not None and ctx.needs_input_grad[1]
         need_v_init = v_init_t is not None and ctx.needs_input_grad[2]
         backward = _native_backward if spec.backend == "native" else _torch_backward
-        gx, gd, gvi = backward(h, _like(g_spikes, h), g_v_last if g_v_last is None else _like(g_v_last, h[0]),
-                               decay_t, v_init_t, spec, need_decay, need_v_init)
+        gx, gd, gvi = backward(saved, g_spikes, g_v_last, decay_t, v_init_t, spec, need_decay, need_v_init)
         return gx, gd, gvi, None
 
 
-def _like(t: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
-    """``t`` with ``ref``'s memory layout (a copy only if the strides differ)."""
-    if t.stride() == ref.stride() or ref.numel() <= 1:
+def _dense_input(x: torch.Tensor) -> torch.Tensor:
+    """``x`` itself if it is time-major dense or one dense step repeated over time (stride 0), else a copy."""
+    if time_major_dense(x) or (x.stride(0) == 0 and time_major_dense(x[0].unsqueeze(0))):
+        return x
+    return x.contiguous()
+
+
+def _empty_steps(step: torch.Tensor, T: int) -> torch.Tensor:
+    """An uninitialised ``[T, *step.shape]`` tensor whose every step has ``step``'s (dense) layout."""
+    flat = torch.empty(T * step.numel(), dtype=step.dtype, device=step.device)
+    return flat.as_strided((T, *step.shape), (step.numel(), *step.stride()))
+
+
+def _like(t: torch.Tensor, ref_step: torch.Tensor, T: int | None = None) -> torch.Tensor:
+    """``t`` (``[T, *ref_step.shape]`` or ``ref_step``'s shape) in ``ref_step``'s dense layout, copied only if
+    its strides differ."""
+    want = ref_step.stride() if T is None else (ref_step.numel(), *ref_step.stride())
+    if t.stride() == want or t.numel() <= 1:
         return t
-    return torch.empty_like(ref).copy_(t)
+    out = torch.empty_like(ref_step) if T is None else _empty_steps(ref_step, T)
+    return out.copy_(t)
 
 
 def _decay_value(decay_t: torch.Tensor | None, spec: _Spec) -> float:
@@ -253,37 +277,47 @@ def _ptr(t: torch.Tensor | None) -> int | None:
     return None if t is None else t.data_ptr()
 
 
-def _native_forward(x, decay_t, v_init_t, spec):
+def _native_forward(x, decay_t, v_init_t, spec, *, spikes_out=True):
+    """Run the kernel forward; returns spikes (or None), v_last, h_rec, v_rec (empty unless recording)."""
     lib = _native.load()
-    T, N = x.shape[0], x[0].numel()
-    spikes, h = torch.empty_like(x), torch.empty_like(x)
-    v_last = torch.empty_like(x[0])
-    v_rec = torch.empty_like(x) if spec.record else x.new_empty(0)
-    v_init = None if v_init_t is None else _like(v_init_t.detach().expand_as(x[0]), x[0])
+    T, step = x.shape[0], x[0]
+    N = step.numel()
+    spikes = _empty_steps(step, T) if spikes_out else None
+    v_last = torch.empty_like(step)
+    h_rec = _empty_steps(step, T) if spec.record else x.new_empty(0)
+    v_rec = _empty_steps(step, T) if spec.record else x.new_empty(0)
+    v_init = None if v_init_t is None else _like(v_init_t.detach().expand_as(step), step)
     if N > 0:
         p = _params(spec, T, N, _decay_value(decay_t, spec))
         fwd = lib.lif_forward_f32 if x.dtype == torch.float32 else lib.lif_forward_f64
-        fwd(ctypes.byref(p), x.data_ptr(), _ptr(v_init), p.decay, spikes.data_ptr(), h.data_ptr(),
-            v_rec.data_ptr() if spec.record else None, v_last.data_ptr())
-    return spikes, h, v_last, v_rec
+        fwd(ctypes.byref(p), x.data_ptr(), x.stride(0), _ptr(v_init), p.decay, _ptr(spikes),
+            _ptr(h_rec) if spec.record else None, _ptr(v_rec) if spec.record else None, v_last.data_ptr())
+    return spikes, v_last, h_rec, v_rec
 
 
-def _native_backward(h, g_spikes, g_v_last, decay_t, v_init_t, spec, need_decay, need_v_init):
+def _native_backward(x, g_spikes, g_v_last, decay_t, v_init_t, spec, need_decay, need_v_init):
     lib = _native.load()
-    T, N = h.shape[0], h[0].numel()
-    gx = torch.empty_like(h)
-    gvi = torch.empty_like(h[0]) if need_v_init else None
+    T, step = x.shape[0], x[0]
+    N = step.numel()
+    gx = _empty_steps(step, T)
+    gvi = torch.empty_like(step) if need_v_init else None
     nblocks = (N + _BLOCK - 1) // _BLOCK
     gd_parts = torch.zeros(nblocks, dtype=torch.float64) if need_decay else None
-    code = native_surrogate(spec.surrogate, h.dtype)
-    sg_given = _like(spec.surrogate.grad(h - spec.v_th), h) if code == _SG_GIVEN else None
-    v_init = None if v_init_t is None else _like(v_init_t.detach().expand_as(h[0]), h[0])
-    g_last = g_v_last
+    code = native_surrogate(spec.surrogate, x.dtype)
+    sg_given = None
+    if code == _SG_GIVEN and N > 0:  # the derivative from surrogate.grad, at the recomputed h - v_th
+        h = _native_forward(x, decay_t, v_init_t, dataclasses.replace(spec, record=True), spikes_out=False)[2]
+        sg_given = _like(spec.surrogate.grad(h - spec.v_th), step, T)
+        del h
+    v_init = None if v_init_t is None else _like(v_init_t.detach().expand_as(step), step)
     if N > 0:
         p = _params(spec, T, N, _decay_value(decay_t, spec), code)
-        bwd = lib.lif_backward_f32 if h.dtype == torch.float32 else lib.lif_backward_f64
-        bwd(ctypes.byref(p), h.data_ptr(), g_spikes.data_ptr(), _ptr(g_last), _ptr(v_init), p.decay,
-            _ptr(sg_given), gx.data_ptr(), _ptr(gvi), _ptr(gd_parts))
+        bwd = lib.lif_backward_f32 if x.dtype == torch.float32 else lib.lif_backward_f64
+        status = bwd(ctypes.byref(p), x.data_ptr(), x.stride(0), g_spikes.data_ptr(), g_spikes.stride(0),
+                     _ptr(g_v_last),
+                     _ptr(v_init), p.decay, _ptr(sg_given), gx.data_ptr(), _ptr(gvi), _ptr(gd_parts))
+        if status != 0:
+            raise MemoryError(f"the native neuron backward could not allocate {T} x {_BLOCK} values per thread")
     elif gvi is not None:
         gvi.zero_()
     gd = gd_parts.sum().to(decay_t.dtype).reshape(decay_t.shape) if need_decay else None
@@ -301,10 +335,12 @@ def _reset(h: torch.Tensor, spec: _Spec) -> torch.Tensor:
 
 
 def _torch_forward(x, decay_t, v_init_t, spec):
+    """Returns spikes, v_last, h (always: the backward needs it), v_rec (empty unless recording)."""
     decay = decay_t.detach() if decay_t is not None else spec.decay
-    h = torch.empty_like(x)
-    v = v_init_t.detach().expand_as(x[0]) if v_init_t is not None else torch.full_like(x[0], spec.v_init)
-    v_rec = torch.empty_like(x) if spec.record else x.new_empty(0)
+    T, step = x.shape[0], x[0]
+    h = _empty_steps(step, T)
+    v = v_init_t.detach().expand_as(step) if v_init_t is not None else torch.full_like(step, spec.v_init)
+    v_rec = _empty_steps(step, T) if spec.record else x.new_empty(0)
     with torch.no_grad():
         for t in range(x.shape[0]):
             torch.mul(v, decay, out=h[t])  # h = decay * v + x, rounded like functional.charge
@@ -312,8 +348,9 @@ def _torch_forward(x, decay_t, v_init_t, spec):
             v = _reset(h[t], spec)
             if spec.record:
                 v_rec[t] = v
-        spikes = (h - spec.v_th >= 0).to(x.dtype)
-    return spikes, h, v.clone() if spec.reset_mode == "none" else v, v_rec
+        spikes = _empty_steps(step, T)
+        torch.ge(h, spec.v_th, out=spikes)  # Theta(h - v_th): h >= v_th exactly when h - v_th >= 0
+    return spikes, v.clone() if spec.reset_mode == "none" else v, h, v_rec
 
 
 def _torch_backward(h, g_spikes, g_v_last, decay_t, v_init_t, spec, need_decay, need_v_init):
@@ -323,6 +360,7 @@ def _torch_backward(h, g_spikes, g_v_last, decay_t, v_init_t, spec, need_decay, 
     sg = spec.surrogate.grad(z)
     b = g_spikes * sg
     fired = (z >= 0).to(h.dtype)
+    T = h.shape[0]
     if spec.reset_mode == "hard":
         a = 1 - fired if spec.detach_reset else (spec.v_reset - h) * sg + (1 - fired)
     elif spec.reset_mode == "soft":
@@ -330,8 +368,7 @@ def _torch_backward(h, g_spikes, g_v_last, decay_t, v_init_t, spec, need_decay, 
     else:
         a = torch.ones_like(h)
     a_decay = a * decay  # gh[t-1] = B[t-1] + gh[t] * decay * A[t-1]
-    gx = torch.empty_like(h)
-    T = h.shape[0]
+    gx = _empty_steps(h[0], T)
     if g_v_last is not None:
         torch.addcmul(b[T - 1], g_v_last, a[T - 1], out=gx[T - 1])
     else:

@@ -112,6 +112,16 @@ def test_layouts_channels_last_strided_and_empty(backend):
         torch.testing.assert_close(b.grad, a.grad, rtol=0, atol=1e-15)
     with fused.engine(backend):  # the output keeps a channels-last input's layout
         assert fused.neuron_sequence(channels_last, **kw).spikes.stride() == channels_last.stride()
+    # one step repeated over time (a static stem's output): read in place, gradients summed over time
+    step = channels_last[0]
+    a, b = step.detach().clone().requires_grad_(), step.detach().clone().requires_grad_()
+    ra = F.neuron_sequence(a.expand(7, *step.shape), **kw)
+    with fused.engine(backend):
+        rb = fused.neuron_sequence(b.expand(7, *step.shape), **kw)
+    assert torch.equal(rb.spikes, ra.spikes) and torch.equal(rb.v, ra.v)
+    (ra.spikes * torch.arange(7.0).view(7, 1, 1, 1, 1)).sum().backward()
+    (rb.spikes * torch.arange(7.0).view(7, 1, 1, 1, 1)).sum().backward()
+    torch.testing.assert_close(b.grad, a.grad, rtol=1e-14, atol=1e-15)
 
 
 class _ShiftedATan(S.ATan):
