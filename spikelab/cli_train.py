@@ -92,7 +92,7 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=d["seed"], help=f"seed of weights, shuffling and augmentation "
                    f"(default: {d['seed']})")
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
-                   help="mixed precision (CUDA only; default: on for CUDA)")
+                   help="mixed precision: float16 on CUDA, bfloat16 on CPU (default: on for CUDA, off for CPU)")
     p.add_argument("--compile", action="store_true", help="compile the model with torch.compile")
     p.add_argument("--num-workers", type=int, default=0, metavar="N", help="data loader processes (default: 0)")
     p.add_argument("--out", default="runs", metavar="DIR", help="folder of run folders (default: runs)")

@@ -27,7 +27,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-ABI_VERSION = 4
+ABI_VERSION = 5
 _SOURCES = ("kernels.c", "kernels_lif.h")
 _BASE_FLAGS = ["-O3", "-ffp-contract=off", "-fno-math-errno", "-fPIC", "-shared", "-std=gnu99"]
 _OPTIONAL_FLAGS = (["-march=native", "-fopenmp"], ["-fopenmp"], ["-march=native"], [])
@@ -122,7 +122,7 @@ def _build(cc: str, target: Path) -> list[str]:
 
 def _declare(lib: ctypes.CDLL) -> None:
     p, i64, i32, dbl = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_double
-    for sfx, scalar in (("f32", ctypes.c_float), ("f64", ctypes.c_double)):
+    for sfx, scalar in (("f32", ctypes.c_float), ("f64", ctypes.c_double), ("bf16", ctypes.c_float)):
         fwd = getattr(lib, f"lif_forward_{sfx}")
         fwd.argtypes = [ctypes.POINTER(LIFParams), p, i64, p, scalar, p, p, p, p]
         fwd.restype = None
@@ -132,6 +132,8 @@ def _declare(lib: ctypes.CDLL) -> None:
         sg = getattr(lib, f"surrogate_grad_{sfx}")
         sg.argtypes = [i32, dbl, p, p, i64]
         sg.restype = None
+        if sfx == "bf16":
+            continue
         pack = getattr(lib, f"pack_bits_{sfx}")
         pack.argtypes = [p, i64, p, i32]
         pack.restype = i32

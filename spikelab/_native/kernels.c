@@ -40,18 +40,58 @@ typedef struct {
     int nthreads;
 } lif_params;
 
-int spikelab_abi_version(void) { return 4; }
+int spikelab_abi_version(void) { return 5; }
+
+/* bfloat16 <-> float32: a bfloat16 is the upper half of a float32; rounding to nearest even, NaN kept quiet
+ * (as c10::BFloat16 does). */
+static inline float bf16_to_f32(uint16_t b) {
+    uint32_t u = (uint32_t)b << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+static inline uint16_t f32_to_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+#define IDENT(v) (v)
 
 #define SCALAR float
+#define STORE float
+#define LD IDENT
+#define ST IDENT
 #define SFX f32
 #include "kernels_lif.h"
 #undef SCALAR
+#undef STORE
 #undef SFX
 
 #define SCALAR double
+#define STORE double
 #define SFX f64
 #include "kernels_lif.h"
 #undef SCALAR
+#undef STORE
+#undef LD
+#undef ST
+#undef SFX
+
+/* bfloat16 tensors, float32 arithmetic and membrane: the float32 neuron applied to the bfloat16 input, its spikes
+ * (0 or 1, exact) and gradients rounded to bfloat16 */
+#define SCALAR float
+#define STORE uint16_t
+#define LD bf16_to_f32
+#define ST f32_to_bf16
+#define SFX bf16
+#include "kernels_lif.h"
+#undef SCALAR
+#undef STORE
+#undef LD
+#undef ST
 #undef SFX
 
 /* ---- binary packing ------------------------------------------------------------------------------------ */

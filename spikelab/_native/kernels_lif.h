@@ -1,4 +1,6 @@
-/* The multi-step neuron for one floating-point type; included by kernels.c with SCALAR and SFX defined.
+/* The multi-step neuron for one floating-point type; included by kernels.c with SCALAR (the arithmetic type), STORE
+ * (the type in memory), LD(v) and ST(v) (conversions between them) and SFX defined. For float32 and float64 they
+ * are the same type; for bfloat16 the tensors hold bfloat16 and every step computes in float32.
  * Comments name the reference expression each line reproduces (spikelab/neurons/functional.py,
  * spikelab/surrogate.py); Python scalars are rounded to SCALAR first, as torch does for a tensor-scalar op. */
 #define CAT_(a, b) a##_##b
@@ -58,13 +60,13 @@ static inline SCALAR FN(reset_v)(SCALAR h, SCALAR s, int mode, SCALAR v_th, SCAL
 
 /* One forward time step over n neurons of a block: h = decay * v + x, s = Theta(h - v_th), v = reset(h, s). */
 static inline __attribute__((always_inline)) void FN(forward_step)(
-        const int mode, const int64_t n, const SCALAR* restrict xt, SCALAR* restrict v, SCALAR* restrict st,
+        const int mode, const int64_t n, const STORE* restrict xt, SCALAR* restrict v, STORE* restrict st,
         SCALAR* restrict ht, const SCALAR decay, const SCALAR v_th, const SCALAR v_reset) {
     #pragma omp simd
     for (int64_t i = 0; i < n; i++) {
-        const SCALAR h = v[i] * decay + xt[i];                            /* decay * v + x */
+        const SCALAR h = v[i] * decay + LD(xt[i]);                        /* decay * v + x */
         const SCALAR s = (h - v_th >= (SCALAR)0) ? (SCALAR)1 : (SCALAR)0; /* Theta(h - v_th) */
-        if (st) st[i] = s;
+        if (st) st[i] = ST(s);
         if (ht) ht[i] = h;
         v[i] = FN(reset_v)(h, s, mode, v_th, v_reset);
     }
@@ -82,8 +84,8 @@ static inline __attribute__((always_inline)) void FN(forward_step)(
 /* Forward over x [T, N] (x_tstride = N, or 0 for an input repeated at every step). Writes spikes [T, N],
  * v_last [N] and, if not NULL, h_rec and v_rec [T, N] (membrane before and after the reset).
  * v_init: [N] or NULL (p->v_init). */
-void FN(lif_forward)(const lif_params* p, const SCALAR* x, int64_t x_tstride, const SCALAR* v_init,
-                     SCALAR decay_value, SCALAR* spikes, SCALAR* h_rec, SCALAR* v_rec, SCALAR* v_last) {
+void FN(lif_forward)(const lif_params* p, const STORE* x, int64_t x_tstride, const STORE* v_init,
+                     SCALAR decay_value, STORE* spikes, STORE* h_rec, STORE* v_rec, STORE* v_last) {
     const int64_t T = p->T, N = p->N;
     const SCALAR decay = decay_value, v_th = (SCALAR)p->v_th, v_reset = (SCALAR)p->v_reset;
     const int mode = p->reset_mode;
@@ -91,18 +93,19 @@ void FN(lif_forward)(const lif_params* p, const SCALAR* x, int64_t x_tstride, co
     #pragma omp parallel for schedule(static) num_threads(p->nthreads)
     for (int64_t blk = 0; blk < nblocks; blk++) {
         const int64_t i0 = blk * BLOCK, n = (i0 + BLOCK <= N ? BLOCK : N - i0);
-        SCALAR v[BLOCK];
-        for (int64_t i = 0; i < n; i++) v[i] = v_init ? v_init[i0 + i] : (SCALAR)p->v_init;
+        SCALAR v[BLOCK], hb[BLOCK];
+        for (int64_t i = 0; i < n; i++) v[i] = v_init ? LD(v_init[i0 + i]) : (SCALAR)p->v_init;
         for (int64_t t = 0; t < T; t++) {
-            SCALAR* st = spikes ? spikes + t * N + i0 : NULL;
+            STORE* st = spikes ? spikes + t * N + i0 : NULL;
             if (h_rec) {
-                FWD_DISPATCH(st, h_rec + t * N + i0);
+                FWD_DISPATCH(st, hb);
+                for (int64_t i = 0; i < n; i++) h_rec[t * N + i0 + i] = ST(hb[i]);
             } else if (st) {
                 FWD_DISPATCH(st, NULL);
             }
-            if (v_rec) memcpy(v_rec + t * N + i0, v, (size_t)n * sizeof(SCALAR));
+            if (v_rec) for (int64_t i = 0; i < n; i++) v_rec[t * N + i0 + i] = ST(v[i]);
         }
-        if (v_last) memcpy(v_last + i0, v, (size_t)n * sizeof(SCALAR));
+        if (v_last) for (int64_t i = 0; i < n; i++) v_last[i0 + i] = ST(v[i]);
     }
 }
 
@@ -110,7 +113,7 @@ void FN(lif_forward)(const lif_params* p, const SCALAR* x, int64_t x_tstride, co
  * gv[i] holds dL/dv[t] on entry and dL/dv[t-1] on exit; gxt[i] = dL/dx[t] = dL/dh[t]. */
 static inline __attribute__((always_inline)) void FN(backward_step)(
         const int kind, const int mode, const int detach, const int64_t n, const SCALAR* restrict ht,
-        const SCALAR* restrict gst, const SCALAR* restrict sgt, SCALAR* restrict gxt, SCALAR* restrict gv,
+        const STORE* restrict gst, const SCALAR* restrict sgt, STORE* restrict gxt, SCALAR* restrict gv,
         const SCALAR v_th, const SCALAR v_reset, const SCALAR decay, const SCALAR p1, const SCALAR p2) {
     #pragma omp simd
     for (int64_t i = 0; i < n; i++) {
@@ -118,7 +121,7 @@ static inline __attribute__((always_inline)) void FN(backward_step)(
         const SCALAR z = h - v_th;
         const SCALAR s = z >= (SCALAR)0 ? (SCALAR)1 : (SCALAR)0;
         const SCALAR g = gv[i];
-        SCALAR gs = gst[i];
+        SCALAR gs = LD(gst[i]);
         SCALAR gh_reset = g;
         if (mode == RESET_HARD) {
             /* v = h * (1 - s) + v_reset * s: autograd adds d/ds of v_reset * s, then of h * (1 - s) */
@@ -129,7 +132,7 @@ static inline __attribute__((always_inline)) void FN(backward_step)(
         }
         const SCALAR sg = kind == SG_GIVEN ? sgt[i] : FN(sg_grad)(z, kind, p1, p2);
         const SCALAR gh = gs * sg + gh_reset;                        /* d/dh of (h - v_th) and of the reset */
-        gxt[i] = gh;
+        gxt[i] = ST(gh);
         gv[i] = gh * decay;                                          /* d(decay * v)/dv */
     }
 }
@@ -153,9 +156,9 @@ static inline __attribute__((always_inline)) void FN(backward_step)(
  * caller, used when p->surrogate is SG_GIVEN (a surrogate whose formula this file does not reproduce exactly).
  * grad_v_init [N] (NULL: not needed). grad_decay: NULL, or one double per block (nblocks = ceil(N / BLOCK)),
  * summed by the caller: sum over t and neurons of dL/dh[t] * v[t-1]. Returns 0, or -1 if out of memory. */
-int FN(lif_backward)(const lif_params* p, const SCALAR* x, int64_t x_tstride, const SCALAR* grad_spikes,
-                     int64_t gs_tstride, const SCALAR* grad_v_last, const SCALAR* v_init, SCALAR decay_value, const SCALAR* sg_given,
-                     SCALAR* grad_x, SCALAR* grad_v_init, double* grad_decay) {
+int FN(lif_backward)(const lif_params* p, const STORE* x, int64_t x_tstride, const STORE* grad_spikes,
+                     int64_t gs_tstride, const STORE* grad_v_last, const STORE* v_init, SCALAR decay_value,
+                     const SCALAR* sg_given, STORE* grad_x, STORE* grad_v_init, double* grad_decay) {
     const int64_t T = p->T, N = p->N;
     const int64_t nblocks = (N + BLOCK - 1) / BLOCK;
     const int kind = p->surrogate, mode = p->reset_mode, detach = p->detach_reset != 0;
@@ -173,30 +176,31 @@ int FN(lif_backward)(const lif_params* p, const SCALAR* x, int64_t x_tstride, co
             const int64_t i0 = blk * BLOCK, n = (i0 + BLOCK <= N ? BLOCK : N - i0);
             SCALAR gv[BLOCK];
             /* recompute h[t] for this block: gv holds v meanwhile */
-            for (int64_t i = 0; i < n; i++) gv[i] = v_init ? v_init[i0 + i] : (SCALAR)p->v_init;
+            for (int64_t i = 0; i < n; i++) gv[i] = v_init ? LD(v_init[i0 + i]) : (SCALAR)p->v_init;
             for (int64_t t = 0; t < T; t++) {
-                const SCALAR* xt = x + t * x_tstride + i0;
-                if (mode == RESET_HARD) FN(forward_step)(RESET_HARD, n, xt, gv, NULL, hbuf + t * n, decay, v_th, v_reset);
-                else if (mode == RESET_SOFT) FN(forward_step)(RESET_SOFT, n, xt, gv, NULL, hbuf + t * n, decay, v_th, v_reset);
-                else FN(forward_step)(RESET_NONE, n, xt, gv, NULL, hbuf + t * n, decay, v_th, v_reset);
+                const STORE* xt = x + t * x_tstride + i0;
+                SCALAR* ht = hbuf + t * n;
+                if (mode == RESET_HARD) FN(forward_step)(RESET_HARD, n, xt, gv, NULL, ht, decay, v_th, v_reset);
+                else if (mode == RESET_SOFT) FN(forward_step)(RESET_SOFT, n, xt, gv, NULL, ht, decay, v_th, v_reset);
+                else FN(forward_step)(RESET_NONE, n, xt, gv, NULL, ht, decay, v_th, v_reset);
             }
-            for (int64_t i = 0; i < n; i++) gv[i] = grad_v_last ? grad_v_last[i0 + i] : (SCALAR)0;
+            for (int64_t i = 0; i < n; i++) gv[i] = grad_v_last ? LD(grad_v_last[i0 + i]) : (SCALAR)0;
             BWD_MODES(SG_ATAN) BWD_MODES(SG_SIGMOID) BWD_MODES(SG_FAST_SIGMOID) BWD_MODES(SG_TRIANGLE)
             BWD_MODES(SG_RECTANGLE) BWD_MODES(SG_GIVEN)
         done:
-            if (grad_v_init) memcpy(grad_v_init + i0, gv, (size_t)n * sizeof(SCALAR));
+            if (grad_v_init) for (int64_t i = 0; i < n; i++) grad_v_init[i0 + i] = ST(gv[i]);
             if (grad_decay) { /* sum_t sum_i dL/dh[t, i] * v[t-1, i], v[t-1] = reset(h[t-1]) */
                 double gd = 0.0;
-                const SCALAR* gx0 = grad_x + i0;
+                const STORE* gx0 = grad_x + i0;
                 for (int64_t i = 0; i < n; i++)
-                    gd += (double)gx0[i] * (double)(v_init ? v_init[i0 + i] : (SCALAR)p->v_init);
+                    gd += (double)LD(gx0[i]) * (double)(v_init ? LD(v_init[i0 + i]) : (SCALAR)p->v_init);
                 for (int64_t t = 1; t < T; t++) {
-                    const SCALAR* gxt = grad_x + t * N + i0;
+                    const STORE* gxt = grad_x + t * N + i0;
                     const SCALAR* hp = hbuf + (t - 1) * n;
                     #pragma omp simd reduction(+:gd)
                     for (int64_t i = 0; i < n; i++) {
                         const SCALAR sp = hp[i] - v_th >= (SCALAR)0 ? (SCALAR)1 : (SCALAR)0;
-                        gd += (double)gxt[i] * (double)FN(reset_v)(hp[i], sp, mode, v_th, v_reset);
+                        gd += (double)LD(gxt[i]) * (double)FN(reset_v)(hp[i], sp, mode, v_th, v_reset);
                     }
                 }
                 grad_decay[blk] = gd;

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from spikelab._checks import check_choice, check_int
-from spikelab.layers import SeqToANN, TdBatchNorm
+from spikelab.layers import MaxPool2d, SeqToANN, TdBatchNorm
 from spikelab.models._blocks import (
     LAB_NEURON,
     ActivationFactory,
@@ -83,7 +83,7 @@ POOLS = ("avg", "max")
 def pool2d(kind: str, kernel_size: int = 2) -> SeqToANN:
     """Time-distributed 2D pooling, ``"avg"`` or ``"max"`` (max pooling of spikes is a logical OR)."""
     check_choice(kind, "pool", POOLS)
-    cls = nn.AvgPool2d if kind == "avg" else nn.MaxPool2d
+    cls = nn.AvgPool2d if kind == "avg" else MaxPool2d  # spikelab's: the 2x2 pooling of spikes is native
     return SeqToANN(cls(kernel_size))
 
 

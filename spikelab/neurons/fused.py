@@ -13,19 +13,27 @@ same equations cheap. Three backends, picked per call (:func:`choose_backend`):
   is computed inside the kernel once a probe has shown it bit-identical to ``surrogate.grad``; any other
   surrogate (or one whose formula changed) has its derivative computed by ``surrogate.grad`` over all steps
   at once and passed in.
-- ``"torch"``: any device and floating dtype (CUDA, bfloat16 under autocast, no C compiler). The forward loops
+  For bfloat16 tensors (CPU autocast) the kernel keeps the membrane and all arithmetic in float32: its results
+  are those of the reference run in float32 on the bfloat16 input, with spikes (exact) and gradients rounded to
+  bfloat16, which is more accurate than the reference's own bfloat16 arithmetic (that rounds the membrane at every
+  step; the torch backend reproduces it).
+- ``"torch"``: any device and floating dtype (CUDA, float16, no C compiler). The forward loops
   over time without recording a graph (four small ops a step); the backward evaluates the surrogate for all
   steps at once and runs a one-op recurrence. Same spikes; gradients equal up to rounding (the backward
   groups the products differently).
 - ``"reference"``: :func:`spikelab.neurons.functional.neuron_sequence` itself.
 
-``engine(name)`` (a context manager) or :func:`set_engine` choose: ``"auto"`` (default: native where it applies,
-else torch), or force one backend (an error where it cannot run, so a benchmark measures what it names).
+``engine(name)`` (a context manager), :func:`set_engine` or the environment variable ``SPIKELAB_ENGINE`` (read at
+import) choose: ``"auto"`` (default: native where it applies,
+else torch; the reference loop while ``torch.compile`` traces a model, so that it generates its own fused code
+instead of breaking the graph at a kernel it cannot see), or force one backend (an error where it cannot run, so a
+benchmark measures what it names).
 """
 from __future__ import annotations
 
 import ctypes
 import dataclasses
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,7 +47,9 @@ from spikelab.neurons import functional
 from spikelab.neurons.functional import RESET_MODES, Decay, SequenceResult
 
 ENGINES = ("auto", "native", "torch", "reference")
-_engine = "auto"
+_engine = os.environ.get("SPIKELAB_ENGINE", "auto").strip() or "auto"
+if _engine not in ENGINES:
+    raise ValueError(f"SPIKELAB_ENGINE must be one of {', '.join(ENGINES)}; got {_engine!r}")
 
 _RESET_CODES = {"hard": 0, "soft": 1, "none": 2}
 _SG_CODES = {_surrogate.ATan: 0, _surrogate.Sigmoid: 1, _surrogate.FastSigmoid: 2, _surrogate.Triangle: 3,
@@ -50,6 +60,11 @@ _SG_GIVEN = 5
 # the kernel's sigmoid only has to agree within 4 ulps (of the value or of the peak).
 _ULP_TOLERANT = (_surrogate.Sigmoid,)
 _BLOCK = 256  # neurons per block in kernels.c
+_SFX = {torch.float32: "f32", torch.float64: "f64", torch.bfloat16: "bf16"}  # kernel names per dtype
+
+
+def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    return torch.float32 if dtype == torch.bfloat16 else dtype
 
 
 def set_engine(name: str) -> None:
@@ -106,10 +121,14 @@ def time_major_dense(x: torch.Tensor) -> bool:
     return True
 
 
+def _compiling() -> bool:
+    return bool(getattr(torch.compiler, "is_compiling", lambda: False)())
+
+
 def _native_reason(x: torch.Tensor, decay: Decay, v_init: Any, sg: Any) -> str:
     """Why the native kernel cannot run this call ('' if it can)."""
-    if x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64):
-        return f"the native kernel runs float32/float64 on CPU, got {x.dtype} on {x.device.type}"
+    if x.device.type != "cpu" or x.dtype not in _SFX:
+        return f"the native kernel runs float32, float64 and bfloat16 on CPU, got {x.dtype} on {x.device.type}"
     if isinstance(decay, torch.Tensor) and (decay.numel() != 1 or decay.device.type != "cpu"):
         return "the native kernel takes one decay per layer (a scalar on CPU)"
     if isinstance(v_init, torch.Tensor) and (v_init.dtype != x.dtype or v_init.device != x.device):
@@ -140,6 +159,8 @@ def choose_backend(x_seq: torch.Tensor, decay: Decay, v_init: Any, surrogate: An
     """
     if _engine == "reference":
         return "reference"
+    if _engine == "auto" and _compiling():
+        return "reference"  # torch.compile traces the reference loop and generates its own fused code
     if _engine in ("auto", "native"):
         why = _native_reason(x_seq, decay, v_init, surrogate)
         if not why:
@@ -289,7 +310,7 @@ def _native_forward(x, decay_t, v_init_t, spec, *, spikes_out=True):
     v_init = None if v_init_t is None else _like(v_init_t.detach().expand_as(step), step)
     if N > 0:
         p = _params(spec, T, N, _decay_value(decay_t, spec))
-        fwd = lib.lif_forward_f32 if x.dtype == torch.float32 else lib.lif_forward_f64
+        fwd = getattr(lib, f"lif_forward_{_SFX[x.dtype]}")
         fwd(ctypes.byref(p), x.data_ptr(), x.stride(0), _ptr(v_init), p.decay, _ptr(spikes),
             _ptr(h_rec) if spec.record else None, _ptr(v_rec) if spec.record else None, v_last.data_ptr())
     return spikes, v_last, h_rec, v_rec
@@ -303,16 +324,18 @@ def _native_backward(x, g_spikes, g_v_last, decay_t, v_init_t, spec, need_decay,
     gvi = torch.empty_like(step) if need_v_init else None
     nblocks = (N + _BLOCK - 1) // _BLOCK
     gd_parts = torch.zeros(nblocks, dtype=torch.float64) if need_decay else None
-    code = native_surrogate(spec.surrogate, x.dtype)
+    code = native_surrogate(spec.surrogate, _compute_dtype(x.dtype))
     sg_given = None
     if code == _SG_GIVEN and N > 0:  # the derivative from surrogate.grad, at the recomputed h - v_th
-        h = _native_forward(x, decay_t, v_init_t, dataclasses.replace(spec, record=True), spikes_out=False)[2]
-        sg_given = _like(spec.surrogate.grad(h - spec.v_th), step, T)
-        del h
+        xc = x.to(_compute_dtype(x.dtype))
+        vc = None if v_init_t is None else v_init_t.to(xc.dtype)
+        h = _native_forward(xc, decay_t, vc, dataclasses.replace(spec, record=True), spikes_out=False)[2]
+        sg_given = _like(spec.surrogate.grad(h - spec.v_th), xc[0], T)
+        del h, xc
     v_init = None if v_init_t is None else _like(v_init_t.detach().expand_as(step), step)
     if N > 0:
         p = _params(spec, T, N, _decay_value(decay_t, spec), code)
-        bwd = lib.lif_backward_f32 if x.dtype == torch.float32 else lib.lif_backward_f64
+        bwd = getattr(lib, f"lif_backward_{_SFX[x.dtype]}")
         status = bwd(ctypes.byref(p), x.data_ptr(), x.stride(0), g_spikes.data_ptr(), g_spikes.stride(0),
                      _ptr(g_v_last),
                      _ptr(v_init), p.decay, _ptr(sg_given), gx.data_ptr(), _ptr(gvi), _ptr(gd_parts))

@@ -152,7 +152,7 @@ def fit(
     if size > 1:
         net = nn.parallel.DistributedDataParallel(fast, device_ids=[device.index] if device.type == "cuda" else None)
     optimizer = build_optimizer(raw.parameters(), config)
-    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp and device.type == "cuda")  # bfloat16 needs no scaling
     train_loader = shard_loader(train_loader, rank=rank, world_size=size, seed=config.seed, train=True)
     if test_loader is not None:
         test_loader = shard_loader(test_loader, rank=rank, world_size=size, seed=config.seed, train=False)
@@ -166,7 +166,7 @@ def fit(
         state = load_checkpoint(resume, map_location=device)
         raw.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        if amp and state.get("scaler"):
+        if amp and device.type == "cuda" and state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
         start_epoch, step, elapsed0 = int(state["epoch"]), int(state["step"]), float(state["time_s"])
         history.steps = list(state["history"]["steps"])

@@ -170,6 +170,28 @@ def test_torch_backend_in_bfloat16_gives_the_reference_spikes():
     assert torch.equal(out.spikes, ref.spikes) and torch.equal(out.h_seq, ref.h_seq)
 
 
+@pytest.mark.parametrize("mode,detach", list(itertools.product(["hard", "soft", "none"], [False, True])))
+def test_native_bfloat16_is_the_float32_neuron_rounded(mode, detach):
+    # bfloat16 tensors, float32 membrane: exactly the reference in float32 on the same (bfloat16) input, with
+    # spikes, traces, last membrane and input gradients rounded to bfloat16
+    require(native_available(), f"native kernels: {_native.status()['reason']}")
+    g = torch.Generator().manual_seed(2)
+    x = (torch.randn(20, 3, 300, generator=g) * 0.8 + 0.4).bfloat16()
+    w = torch.randn(x.shape, generator=g).bfloat16()
+    for sg in (S.get("atan"), S.get("triangle", gamma=0.5), _ShiftedATan(2.0)):
+        kw = dict(decay=0.6, v_th=0.9, reset_mode=mode, surrogate=sg, detach_reset=detach, record=True)
+        a, b = x.float().requires_grad_(), x.clone().requires_grad_()
+        ref = F.neuron_sequence(a, **kw)
+        with fused.engine("native"):
+            out = fused.neuron_sequence(b, **kw)
+        assert out.spikes.dtype == torch.bfloat16
+        for name in ("spikes", "v", "h_seq", "v_seq"):
+            assert torch.equal(getattr(out, name), getattr(ref, name).bfloat16()), name
+        (ref.spikes * w.float()).sum().backward()
+        (out.spikes * w).sum().backward()
+        assert torch.equal(b.grad, a.grad.bfloat16())
+
+
 def test_engine_selection_and_forced_engines():
     x = torch.rand(3, 2, 4)
     kw = dict(decay=0.5, v_init=0.0, surrogate=S.get("atan"))
@@ -182,9 +204,9 @@ def test_engine_selection_and_forced_engines():
             fused.choose_backend(x.long(), **kw)
     with fused.engine("native"):
         with pytest.raises(RuntimeError, match="engine 'native' cannot run"):
-            fused.choose_backend(x.bfloat16(), **kw)
-    # auto falls back to torch where the kernel does not apply (bfloat16), and never raises
-    assert fused.choose_backend(x.bfloat16(), **kw) == "torch"
+            fused.choose_backend(x.half(), **kw)
+    # auto falls back to torch where the kernel does not apply (float16), and never raises
+    assert fused.choose_backend(x.half(), **kw) == "torch"
     assert fused.get_engine() == "auto"
     with pytest.raises(ValueError, match="engine must be one of"):
         fused.set_engine("fast")
