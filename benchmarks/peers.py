@@ -120,15 +120,18 @@ def available(name: str) -> str:
 
 
 def with_peer_neurons(model: nn.Module, peer: str) -> nn.Module:
-    """A deep copy of ``model`` whose spiking layers are ``peer``'s neuron, and whose spikelab max pooling is
-    PyTorch's ``nn.MaxPool2d`` (the peers have no pooling of their own). Parameters and buffers are copied."""
+    """A deep copy of ``model`` whose spiking layers are ``peer``'s neuron, whose spikelab max pooling and linear
+    layers are PyTorch's ``nn.MaxPool2d`` and ``nn.Linear`` (the peers use those), and which keeps its saved
+    activations as PyTorch does (no bit-packing). Parameters and buffers are copied."""
     twin = copy.deepcopy(model)
+    twin.pack_binary = False  # spikelab's bit-packing of saved spikes is not the peer's
     make = LIF_LAYERS[peer]
     for name, module in list(twin.named_modules()):
         for child_name, child in list(module.named_children()):
             if isinstance(child, BaseNeuron):
                 setattr(module, child_name, make())
             elif isinstance(child, layers.MaxPool2d):
-                setattr(module, child_name, nn.MaxPool2d(child.kernel_size, child.stride, child.padding,
-                                                         child.dilation, ceil_mode=child.ceil_mode))
+                child.__class__ = nn.MaxPool2d  # same attributes: PyTorch's pooling
+            elif isinstance(child, layers.Linear):
+                child.__class__ = nn.Linear  # same parameters: PyTorch's dense matmul
     return twin

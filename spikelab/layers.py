@@ -8,6 +8,8 @@
   repeats their output ``T`` times instead of computing the same thing ``T`` times.
 - :class:`MaxPool2d`: ``nn.MaxPool2d`` whose 2x2 case pools spikes with the native kernel
   (:func:`spikelab.engine.max_pool2d_2x2`: same values and gradients, less time and saved memory).
+- :class:`Linear`: ``nn.Linear`` that, on an input of sparse spikes, adds up the weight rows the spikes select
+  (:func:`spikelab.engine.linear`).
 """
 from __future__ import annotations
 
@@ -126,3 +128,13 @@ class MaxPool2d(nn.MaxPool2d):
 
 def _pair(v: int | tuple[int, ...]) -> tuple[int, ...]:
     return (v, v) if isinstance(v, int) else tuple(v)
+
+
+class Linear(nn.Linear):
+    """``nn.Linear`` (same arguments and parameters) that runs :func:`spikelab.engine.linear`: on an input of
+    spikes (at most a quarter of them 1s) it sums the weight rows the spikes select instead of multiplying by
+    zeros, and saves the spikes as bits; any other input is ``F.linear``. Same values and gradients up to the
+    order of the additions."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return engine.linear(x, self.weight, self.bias)

@@ -27,7 +27,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-ABI_VERSION = 5
+ABI_VERSION = 6
 _SOURCES = ("kernels.c", "kernels_lif.h")
 _BASE_FLAGS = ["-O3", "-ffp-contract=off", "-fno-math-errno", "-fPIC", "-shared", "-std=gnu99"]
 _OPTIONAL_FLAGS = (["-march=native", "-fopenmp"], ["-fopenmp"], ["-march=native"], [])
@@ -147,6 +147,12 @@ def _declare(lib: ctypes.CDLL) -> None:
             unpool = getattr(lib, f"maxpool2_binary_backward_{layout}_{sfx}")
             unpool.argtypes = [p, p, *dims, p, i32]
             unpool.restype = None
+        rows = getattr(lib, f"spike_rows_{sfx}")
+        rows.argtypes, rows.restype = [p, i64, i64, p, p, i32], i32
+        gather = getattr(lib, f"row_gather_{sfx}")
+        gather.argtypes, gather.restype = [p, p, i64, p, i64, i64, p, p, i32], i32
+    lib.spike_csr.argtypes, lib.spike_csr.restype = [p, i64, i64, p, p, i32], None
+    lib.csr_transpose.argtypes, lib.csr_transpose.restype = [p, p, i64, i64, p, p], i32
     lib.spikelab_abi_version.restype = i32
 
 

@@ -15,6 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
 
 #define RESET_HARD 0
 #define RESET_SOFT 1
@@ -40,7 +43,7 @@ typedef struct {
     int nthreads;
 } lif_params;
 
-int spikelab_abi_version(void) { return 5; }
+int spikelab_abi_version(void) { return 6; }
 
 /* bfloat16 <-> float32: a bfloat16 is the upper half of a float32; rounding to nearest even, NaN kept quiet
  * (as c10::BFloat16 does). */
@@ -258,3 +261,182 @@ void maxpool2_binary_backward_nhwc_f32(const float* grad_out, const uint8_t* arg
                                        int64_t W, int64_t C, float* grad_in, int nthreads) { UNPOOL_NHWC(float) }
 void maxpool2_binary_backward_nhwc_f64(const double* grad_out, const uint8_t* arg, int64_t B, int64_t H,
                                        int64_t W, int64_t C, double* grad_in, int nthreads) { UNPOOL_NHWC(double) }
+
+/* ---- linear layers on spikes ---------------------------------------------------------------------------------
+ * y = x W^T + b for x [M, K] of 0s and 1s: each output row is the sum of the weight rows (of W^T [K, N]) where
+ * x is 1, so the work is (number of spikes) x N additions instead of M x K x N multiply-adds. The spikes are
+ * found once, as a compressed sparse row list (row offsets, column indices), from x or from its bit-packed copy. */
+
+/* Pass 1: check that x [M, K] is binary, write its bits [M, ceil(K/8)] (each row starts on a byte) and the spike
+ * count of each row into counts[M]. Returns 0 if a value is neither 0 nor 1. (AVX-512: 16 floats or 8 doubles
+ * compared at once; elsewhere element by element.) */
+#define SPIKE_ROWS_SCALAR(T_, j0)                                                                            \
+    for (int64_t j = (j0); j < KB; j++) {                                                                    \
+        uint8_t byte = 0;                                                                                    \
+        for (int k = 0; k < 8; k++) {                                                                        \
+            const int64_t e = j * 8 + k;                                                                     \
+            const T_ v = e < K ? row[e] : (T_)0;                                                             \
+            bad |= !((v == (T_)0) | (v == (T_)1));                                                           \
+            byte |= (uint8_t)((v == (T_)1) << k);                                                            \
+        }                                                                                                    \
+        b[j] = byte;                                                                                         \
+        c += __builtin_popcount(byte);                                                                       \
+    }
+
+int spike_rows_f32(const float* x, int64_t M, int64_t K, uint8_t* bits, int64_t* counts, int nthreads) {
+    const int64_t KB = (K + 7) / 8;
+    int ok = 1;
+    #pragma omp parallel for schedule(static) num_threads(nthreads) reduction(&&:ok)
+    for (int64_t m = 0; m < M; m++) {
+        if (!ok) continue;
+        const float* row = x + m * K;
+        uint8_t* b = bits + m * KB;
+        int64_t c = 0;
+        int bad = 0;
+        int64_t j0 = 0;
+#ifdef __AVX512F__
+        const __m512 one = _mm512_set1_ps(1.0f), zero = _mm512_setzero_ps();
+        for (; (j0 + 2) * 8 <= K; j0 += 2) {
+            const __m512 v = _mm512_loadu_ps(row + j0 * 8);
+            const __mmask16 m1 = _mm512_cmpeq_ps_mask(v, one), m0 = _mm512_cmpeq_ps_mask(v, zero);
+            bad |= (uint16_t)(m1 | m0) != 0xFFFF;
+            memcpy(b + j0, &m1, 2);
+            c += __builtin_popcount((unsigned)m1);
+        }
+#endif
+        SPIKE_ROWS_SCALAR(float, j0)
+        counts[m] = c;
+        if (bad) ok = 0;
+    }
+    return ok;
+}
+
+int spike_rows_f64(const double* x, int64_t M, int64_t K, uint8_t* bits, int64_t* counts, int nthreads) {
+    const int64_t KB = (K + 7) / 8;
+    int ok = 1;
+    #pragma omp parallel for schedule(static) num_threads(nthreads) reduction(&&:ok)
+    for (int64_t m = 0; m < M; m++) {
+        if (!ok) continue;
+        const double* row = x + m * K;
+        uint8_t* b = bits + m * KB;
+        int64_t c = 0;
+        int bad = 0;
+        int64_t j0 = 0;
+#ifdef __AVX512F__
+        const __m512d one = _mm512_set1_pd(1.0), zero = _mm512_setzero_pd();
+        for (; (j0 + 1) * 8 <= K; j0++) {
+            const __m512d v = _mm512_loadu_pd(row + j0 * 8);
+            const __mmask8 m1 = _mm512_cmpeq_pd_mask(v, one), m0 = _mm512_cmpeq_pd_mask(v, zero);
+            bad |= (uint8_t)(m1 | m0) != 0xFF;
+            b[j0] = (uint8_t)m1;
+            c += __builtin_popcount((unsigned)m1);
+        }
+#endif
+        SPIKE_ROWS_SCALAR(double, j0)
+        counts[m] = c;
+        if (bad) ok = 0;
+    }
+    return ok;
+}
+
+/* Pass 2: the column index of every 1 of each row, from the bits; offsets [M+1] is the prefix sum of the counts.
+ * (AVX-512: 16 indices at a time by a masked compress.) */
+void spike_csr(const uint8_t* bits, int64_t M, int64_t K, const int64_t* offsets, int32_t* cols, int nthreads) {
+    const int64_t KB = (K + 7) / 8;
+    #pragma omp parallel for schedule(static) num_threads(nthreads)
+    for (int64_t m = 0; m < M; m++) {
+        const uint8_t* b = bits + m * KB;
+        int32_t* out = cols + offsets[m];
+        int64_t j = 0;
+#ifdef __AVX512F__
+        const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        for (; j + 2 <= KB; j += 2) {
+            uint16_t mask;
+            memcpy(&mask, b + j, 2);
+            if (!mask) continue;
+            _mm512_mask_compressstoreu_epi32(out, mask, _mm512_add_epi32(lanes, _mm512_set1_epi32((int)(j * 8))));
+            out += __builtin_popcount(mask);
+        }
+#endif
+        for (; j < KB; j++) {
+            unsigned byte = b[j];
+            while (byte) {
+                *out++ = (int32_t)(j * 8 + __builtin_ctz(byte));
+                byte &= byte - 1;
+            }
+        }
+    }
+}
+
+/* out[r, :] = (bias or 0) + sum over j in [offsets[r], offsets[r+1]) of src[idx[j], :] for r < R, with src
+ * [S, N] dense. Used both ways: the forward (rows = samples, src = W^T [K, N], idx = the spikes' inputs) and the
+ * weight gradient (rows = inputs, src = the output gradient [M, N], idx = the samples that spiked there). The
+ * output columns go in slabs of 64: each thread copies a slab of src (S x 64 values) into a compact buffer that
+ * stays in cache, then sums every one of its rows, 64 values at a time in vector registers, in increasing j.
+ * Returns 0, or -1 if the buffer could not be allocated. */
+typedef float vf32 __attribute__((vector_size(64), aligned(4)));  /* 16 floats, unaligned loads and stores */
+typedef double vf64 __attribute__((vector_size(64), aligned(8))); /* 8 doubles */
+
+#define VLANES(V, T_) ((int)(sizeof(V) / sizeof(T_)))
+
+#define GATHER_BODY(T_, V)                                                                                   \
+    enum { L = VLANES(V, T_), W = 4 * VLANES(V, T_) };                                                        \
+    int failed = 0;                                                                                          \
+    _Pragma("omp parallel num_threads(nthreads) reduction(|:failed)")                                        \
+    {                                                                                                        \
+        T_* buf = (T_*)malloc((size_t)(S > 0 ? S : 1) * W * sizeof(T_));                                     \
+        if (!buf) failed = 1;                                                                                \
+        int64_t n0 = 0;                                                                                      \
+        for (; buf && n0 + W <= N; n0 += W) {                                                                \
+            for (int64_t k = 0; k < S; k++) memcpy(buf + k * W, src + k * N + n0, W * sizeof(T_));           \
+            _Pragma("omp for schedule(static) nowait")                                                       \
+            for (int64_t r = 0; r < R; r++) {                                                                \
+                V a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};                                                    \
+                for (int64_t j = offsets[r]; j < offsets[r + 1]; j++) {                                      \
+                    const T_* sr = buf + (int64_t)idx[j] * W;                                                \
+                    a0 += *(const V*)sr; a1 += *(const V*)(sr + L); a2 += *(const V*)(sr + 2 * L);           \
+                    a3 += *(const V*)(sr + 3 * L);                                                           \
+                }                                                                                            \
+                if (bias) {                                                                                  \
+                    a0 += *(const V*)(bias + n0); a1 += *(const V*)(bias + n0 + L);                          \
+                    a2 += *(const V*)(bias + n0 + 2 * L); a3 += *(const V*)(bias + n0 + 3 * L);              \
+                }                                                                                            \
+                T_* o = out + r * N + n0;                                                                    \
+                *(V*)o = a0; *(V*)(o + L) = a1; *(V*)(o + 2 * L) = a2; *(V*)(o + 3 * L) = a3;                \
+            }                                                                                                \
+        }                                                                                                    \
+        if (buf && n0 < N) { /* the last columns, fewer than 64 */                                           \
+            _Pragma("omp for schedule(static)")                                                              \
+            for (int64_t r = 0; r < R; r++) {                                                                \
+                for (int64_t n = n0; n < N; n++) {                                                           \
+                    T_ a = 0;                                                                                \
+                    for (int64_t j = offsets[r]; j < offsets[r + 1]; j++) a += src[(int64_t)idx[j] * N + n]; \
+                    out[r * N + n] = bias ? a + bias[n] : a;                                                 \
+                }                                                                                            \
+            }                                                                                                \
+        }                                                                                                    \
+        free(buf);                                                                                           \
+    }                                                                                                        \
+    return failed ? -1 : 0;
+
+int row_gather_f32(const int64_t* offsets, const int32_t* idx, int64_t R, const float* src, int64_t S, int64_t N,
+                   const float* bias, float* out, int nthreads) { GATHER_BODY(float, vf32) }
+int row_gather_f64(const int64_t* offsets, const int32_t* idx, int64_t R, const double* src, int64_t S, int64_t N,
+                   const double* bias, double* out, int nthreads) { GATHER_BODY(double, vf64) }
+
+/* The transpose of a compressed sparse row list [M rows, K columns] (offsets [M+1], cols [nnz]): for each column k,
+ * the rows that have a 1 there, in increasing order (t_offsets [K+1], t_rows [nnz]). Serial: a counting sort. */
+int csr_transpose(const int64_t* offsets, const int32_t* cols, int64_t M, int64_t K, int64_t* t_offsets,
+                  int32_t* t_rows) {
+    memset(t_offsets, 0, (size_t)(K + 1) * sizeof(int64_t));
+    const int64_t nnz = offsets[M];
+    for (int64_t j = 0; j < nnz; j++) t_offsets[cols[j] + 1]++;
+    for (int64_t k = 0; k < K; k++) t_offsets[k + 1] += t_offsets[k];
+    int64_t* next = (int64_t*)malloc((size_t)(K > 0 ? K : 1) * sizeof(int64_t));
+    if (!next) return -1;
+    memcpy(next, t_offsets, (size_t)K * sizeof(int64_t));
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t j = offsets[m]; j < offsets[m + 1]; j++) t_rows[next[cols[j]]++] = (int32_t)m;
+    free(next);
+    return 0;
+}
