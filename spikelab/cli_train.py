@@ -188,10 +188,11 @@ def _train(args: argparse.Namespace) -> int:
 
     import torch
 
-    from spikelab import recipe, training
+    from spikelab import engine, recipe, training
 
     if args.name is not None:
         training.check_run_name(args.name)
+    engine.tune_allocator()  # this process is ours: keep freed tensors' memory for the next step
     cfg, config, run_dir, done = recipe_from_args(args)
     rank, size = training.init_distributed(config.device)
     lead = rank == 0

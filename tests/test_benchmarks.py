@@ -45,6 +45,6 @@ def test_benchmark_suite_smoke(tmp_path):
     assert any(r["candidate"] == "spikelab bf16" for r in train["rows"])
 
     lat = record["sections"]["latency"]
-    assert lat["start"]["auto"]["first_start_s"] > 0
+    assert lat["start"]["auto settled"]["first_start_s"] > 0
     e2e = record["sections"]["e2e"]["results"]
     assert e2e["auto"]["runs"][0]["best_test_acc"] is not None

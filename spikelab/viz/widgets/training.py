@@ -11,7 +11,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from spikelab.history import History
-from spikelab.viz._live import TRAIN_DATASETS, TRAIN_MODELS, Throttle, TrainingJob, TrainSettings
+from spikelab.viz._live import TRAIN_DATASETS, TRAIN_MODELS, Throttle, TrainingJob, TrainSettings, prewarm
 from spikelab.viz.figures import curves_figure, firing_rate_figure, raster_figure
 from spikelab.viz.widgets._base import (
     _STYLE, FIRST_LAYER, SMOKE_LIMIT, Panel, _controls, _css, _dropdown, _guarded, _slider, _svg,
@@ -74,6 +74,7 @@ class TrainingPanel(Panel):
         right = W.VBox([self.message, curves, W.HBox([raster, rates])], layout=W.Layout(flex="1"))
         self.widget = _css(W.HBox([left, right]), "training")
         self._redraw_curves()
+        prewarm()  # the imports Start needs load while the page renders
 
     @property
     def history(self) -> History:
