@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-DEFAULTS: dict[str, Any] = dict(model="conv-small", dataset="digits", T=4, epochs=15, batch_size=32, lr=1e-2,
+DEFAULTS: dict[str, Any] = dict(model="conv-small", dataset="digits", T=4, epochs=30, batch_size=32, lr=1e-2,
                                 optimizer="adam", schedule="cosine", loss="sdt", seed=0)
 CHOSEN_KEYS = ("model", "dataset", "data_root", "limit", "augment", "size", "T", "batch_size")
 DERIVED_KEYS = ("num_classes", "input_shape", "is_event", "world_size")

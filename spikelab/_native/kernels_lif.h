@@ -24,10 +24,10 @@ static inline SCALAR FN(sg_grad)(SCALAR z, int kind, SCALAR p1, SCALAR p2) {
         SCALAR a = (SCALAR)fabs(z) * p1 + (SCALAR)1; /* p1 = slope */
         return (SCALAR)1 / (a * a);
     }
-    case SG_TRIANGLE: {        /* clamp(gamma - |z|, min=0) / gamma^2 */
-        SCALAR a = p1 - (SCALAR)fabs(z);     /* p1 = gamma */
+    case SG_TRIANGLE: {        /* clamp(1 - |z| / gamma, min=0) / gamma */
+        SCALAR a = (SCALAR)1 - (SCALAR)fabs(z) / p1; /* p1 = gamma */
         a = a < (SCALAR)0 ? (SCALAR)0 : a;
-        return a / p2;                        /* p2 = gamma^2 */
+        return a / p1;
     }
     default: {                 /* rectangle: (|z| < width/2) / width */
         return (SCALAR)((SCALAR)fabs(z) < p1) / p2; /* p1 = width / 2, p2 = width */
@@ -40,7 +40,7 @@ static inline void FN(sg_constants)(int kind, double param, SCALAR* p1, SCALAR* 
     case SG_ATAN: *p1 = (SCALAR)(M_PI / 2 * param); *p2 = (SCALAR)(param / 2); break;
     case SG_SIGMOID: *p1 = (SCALAR)param; *p2 = 0; break;
     case SG_FAST_SIGMOID: *p1 = (SCALAR)param; *p2 = 0; break;
-    case SG_TRIANGLE: *p1 = (SCALAR)param; *p2 = (SCALAR)(param * param); break;
+    case SG_TRIANGLE: *p1 = (SCALAR)param; *p2 = 0; break;
     default: *p1 = (SCALAR)(param / 2); *p2 = (SCALAR)param; break;
     }
 }

@@ -19,7 +19,7 @@ from torch import nn
 
 from spikelab import engine
 from spikelab._checks import check_int, check_positive, check_tensor
-from spikelab.layers import Linear, SeqToANN, StaticStem, TdBatchNorm
+from spikelab.layers import Linear, SeqToANN, StaticStem, TdBatchNorm, repeated_steps
 from spikelab.neurons import BaseNeuron, NeuronConfig
 
 #: The neuron of the TET paper's models (SPEC section 1): LIF, decay 0.5, v_th 1, hard reset, triangle gamma 1.
@@ -245,10 +245,12 @@ class SpikingModel(nn.Module):
         pack = self._spiking and self.pack_binary and torch.is_grad_enabled()
         with engine.pack_binary_saved() if pack else nullcontext():
             if static:
-                steps = self.T if self._spiking else 1
-                y = StaticStem(self.stem, steps)(x)  # [steps, B, ...]
-                out = self.head(self.body(y))  # [steps, B, num_classes]
-                return out if steps == self.T else out.expand(self.T, *out.shape[1:])
+                if self._spiking:
+                    return self.head(self.body(StaticStem(self.stem, self.T)(x)))  # [T, B, num_classes]
+                # one step stands for T: tdBN counts T * B values, as over T steps
+                with repeated_steps(self, self.T):
+                    out = self.head(self.body(StaticStem(self.stem, 1)(x)))  # [1, B, num_classes]
+                return out.expand(self.T, *out.shape[1:])
             return self.head(self.body(self.stem(x)))  # [T, B, num_classes]
 
 

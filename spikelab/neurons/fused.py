@@ -42,6 +42,7 @@ import torch
 
 from spikelab import _native
 from spikelab import surrogate as _surrogate
+from spikelab._checks import check_float_tensor
 from spikelab.neurons import functional
 from spikelab.neurons._fused_backends import (
     _SFX, _SG_GIVEN, _Spec, _dense_input, _empty_steps, _like, _native_backward, _native_forward,  # noqa: F401
@@ -204,6 +205,9 @@ def neuron_sequence(
     decay: a scalar for the native kernel, any shape broadcastable to one step for the torch backend)."""
     if reset_mode not in RESET_MODES:
         raise ValueError(f"reset must be one of {', '.join(repr(m) for m in RESET_MODES)}; got {reset_mode!r}")
+    check_float_tensor(x_seq, "x_seq")
+    if isinstance(v_init, torch.Tensor):
+        check_float_tensor(v_init, "v_init")
     backend = choose_backend(x_seq, decay, v_init, surrogate)
     if backend == "reference":
         return functional.neuron_sequence(
