@@ -41,9 +41,9 @@ def one_run(engine: str, extra: list[str]) -> dict[str, Any]:
                 train_s_to_target=None if reached is None else reached["time_s"])
 
 
-def run(size: str) -> dict[str, Any]:
+def run(size: str, samples: int | None = None) -> dict[str, Any]:
     extra = ["--epochs", "1", "--limit", "200"] if size == "smoke" else []
-    samples = 1 if size == "smoke" else 3
+    samples = samples or (1 if size == "smoke" else 3)
     out = {}
     for engine in ("auto", "reference"):
         runs = [one_run(engine, extra) for _ in range(samples)]

@@ -9,6 +9,8 @@
   Start pressed the moment the panel exists, once after the imports the panel starts in the background
   (``spikelab.viz._live.prewarm``) have finished, as when a user first reads the page; the second Start in the same
   process is reported too.
+- The playground's Stop: from ``stop()`` while training (just after the first plotted point) to the panel's status
+  reading "stopped ..." (the run has ended its batch, saved its folder and redrawn), over every Stop above.
 """
 from __future__ import annotations
 
@@ -45,8 +47,18 @@ for attempt in range(2):
     t0 = time.perf_counter()
     assert panel.start(), panel.error
     ok = first.wait(300)
-    out.append(time.perf_counter() - t0 if ok else None)
-    panel.stop(); panel.wait(300)
+    started = time.perf_counter() - t0 if ok else None
+    stopped = threading.Event()
+    def on_status(change):
+        if str(change["new"]).startswith("stopped"):
+            stopped.set()
+    panel.status.observe(on_status, "value")
+    t0 = time.perf_counter()
+    panel.stop()
+    ok = stopped.wait(300)
+    out.append([started, time.perf_counter() - t0 if ok else None])
+    panel.status.unobserve(on_status, "value")
+    panel.wait(300)
     panel._draw = draw
 print(json.dumps(out))
 """
@@ -84,7 +96,7 @@ def explorer(rounds: int) -> dict[str, Any]:
 
 
 def start_latency(samples: int, engine: str, when: str) -> dict[str, Any]:
-    firsts, seconds = [], []
+    firsts, seconds, stops = [], [], []
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH", "")])
     for _ in range(samples):
@@ -93,17 +105,21 @@ def start_latency(samples: int, engine: str, when: str) -> dict[str, Any]:
                                  text=True, timeout=900, env=env)
         if res.returncode != 0:
             raise RuntimeError(f"playground start failed: {res.stderr[-2000:]}")
-        first, second = json.loads(res.stdout.strip().splitlines()[-1])
+        (first, stop1), (second, stop2) = json.loads(res.stdout.strip().splitlines()[-1])
         if first is None or second is None:
             raise RuntimeError("playground start: no point was plotted within 300 s")
+        if stop1 is None or stop2 is None:
+            raise RuntimeError("playground stop: the status did not read 'stopped' within 300 s")
         firsts.append(first)
         seconds.append(second)
+        stops += [stop1, stop2]
     return dict(first_start_s=statistics.median(firsts), first_start_all_s=firsts,
-                second_start_s=statistics.median(seconds), second_start_all_s=seconds)
+                second_start_s=statistics.median(seconds), second_start_all_s=seconds,
+                stop_s=statistics.median(stops), stop_all_s=stops)
 
 
-def run(size: str, rounds: int) -> dict[str, Any]:
-    samples = 1 if size == "smoke" else 7
+def run(size: str, rounds: int, samples: int | None = None) -> dict[str, Any]:
+    samples = samples or (1 if size == "smoke" else 7)
     return dict(section="latency", explorer_1000_steps=explorer(rounds),
                 start={f"{e} {w}": start_latency(samples, e, w) for e in ("auto", "reference")
                        for w in ("at once", "settled")},
@@ -123,4 +139,5 @@ def render(result: dict[str, Any]) -> tuple[str, str]:
                      round(v["first_start_s"] * 1e3)])
         if when == "settled":
             rows.append(["playground Start -> first point (second Start)", name, round(v["second_start_s"] * 1e3)])
+            rows.append(["playground Stop -> status 'stopped' (every Stop)", name, round(v["stop_s"] * 1e3)])
     return common.table("4. Interactive latency", cols, rows), common.markdown(cols, rows)

@@ -34,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
                    help=f"comma-separated subset of {', '.join(SECTIONS)} (default: all)")
     p.add_argument("--threads", type=int, default=2, help="torch threads for every library (default 2)")
     p.add_argument("--rounds", type=int, default=None, help="timed rounds per candidate (default: 7 full, 2 smoke)")
+    p.add_argument("--samples", type=int, default=None,
+                   help="fresh-process samples per latency/e2e candidate (default: 7 and 3 full, 1 smoke)")
     p.add_argument("--no-compile", action="store_true", help="skip the torch.compile rows")
     p.add_argument("--no-bf16", action="store_true", help="skip the bfloat16 rows")
     p.add_argument("--out", default=None, metavar="FILE",
@@ -45,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unknown sections {bad}; choose from {', '.join(SECTIONS)}")
     if a.threads < 1:
         p.error("--threads must be >= 1")
+    if a.samples is not None and a.samples < 1:
+        p.error("--samples must be >= 1")
 
     import torch
 
@@ -76,12 +80,12 @@ def main(argv: list[str] | None = None) -> int:
         elif name == "latency":
             import latency
 
-            result = latency.run(a.size, rounds=max(rounds, 7))
+            result = latency.run(a.size, rounds=max(rounds, 7), samples=a.samples)
             text, md = latency.render(result)
         else:
             import e2e
 
-            result = e2e.run(a.size)
+            result = e2e.run(a.size, samples=a.samples)
             text, md = e2e.render(result)
         result["wall_s"] = round(time.perf_counter() - t0, 1)
         result["load_after"] = common.load()

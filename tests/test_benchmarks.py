@@ -46,5 +46,6 @@ def test_benchmark_suite_smoke(tmp_path):
 
     lat = record["sections"]["latency"]
     assert lat["start"]["auto settled"]["first_start_s"] > 0
+    assert all(s > 0 for s in lat["start"]["auto settled"]["stop_all_s"])
     e2e = record["sections"]["e2e"]["results"]
     assert e2e["auto"]["runs"][0]["best_test_acc"] is not None

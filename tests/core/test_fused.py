@@ -5,6 +5,9 @@ spikes, traces and gradients bit for bit (sigmoid: within a few ulps, see ``test
 dependent``); the torch backend the same spikes and traces and gradients equal up to rounding.
 """
 import itertools
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -232,6 +235,33 @@ def test_fallback_when_disabled_or_no_compiler(monkeypatch, tmp_path):
         kw = dict(decay=0.5, v_th=1.0, reset_mode="soft", surrogate=S.get("atan"))
         assert fused.choose_backend(x, decay=0.5, v_init=0.0, surrogate=S.get("atan")) == "torch"
         assert torch.equal(fused.neuron_sequence(x, **kw).spikes, F.neuron_sequence(x, **kw).spikes)
+    finally:
+        monkeypatch.undo()
+        _native.reset()
+
+
+def test_fallback_when_the_compiler_fails(monkeypatch, tmp_path):
+    # a compiler that exists but fails (a broken toolchain) is a clean fallback too, with the compiler's message;
+    # `python -m spikelab._native` (what `make venv` runs) still exits 0 and says the portable path is used
+    broken = tmp_path / "broken-cc"
+    broken.write_text("#!/bin/sh\necho 'fatal: broken toolchain' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    try:
+        monkeypatch.setenv("SPIKELAB_CACHE_DIR", str(tmp_path / "cache"))
+        monkeypatch.setenv("CC", str(broken))
+        _native.reset()
+        assert _native.load() is None
+        reason = _native.status()["reason"]
+        assert "the C compiler failed" in reason and "broken toolchain" in reason, reason
+        assert not list((tmp_path / "cache").rglob("*.so"))  # nothing half-built is left to be loaded later
+        x = torch.rand(5, 3, 4, dtype=torch.float32) * 2
+        kw = dict(decay=0.5, v_th=1.0, reset_mode="hard", surrogate=S.get("atan"))
+        assert torch.equal(fused.neuron_sequence(x, **kw).spikes, F.neuron_sequence(x, **kw).spikes)
+        env = dict(os.environ)
+        res = subprocess.run([sys.executable, "-m", "spikelab._native"], capture_output=True, text=True,
+                             timeout=120, env=env)
+        assert res.returncode == 0, res.stderr
+        assert "unavailable, the portable PyTorch path is used" in res.stdout and "broken toolchain" in res.stdout
     finally:
         monkeypatch.undo()
         _native.reset()
