@@ -34,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
                    help=f"comma-separated subset of {', '.join(SECTIONS)} (default: all)")
     p.add_argument("--threads", type=int, default=2, help="torch threads for every library (default 2)")
     p.add_argument("--rounds", type=int, default=None, help="timed rounds per candidate (default: 7 full, 2 smoke)")
+    p.add_argument("--networks", default="conv,resnet19,mlp",
+                   help="comma-separated subset of the training section's networks: conv, resnet19, mlp (default: all)")
     p.add_argument("--samples", type=int, default=None,
                    help="fresh-process samples per latency/e2e candidate (default: 7 and 3 full, 1 smoke)")
     p.add_argument("--no-compile", action="store_true", help="skip the torch.compile rows")
@@ -47,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unknown sections {bad}; choose from {', '.join(SECTIONS)}")
     if a.threads < 1:
         p.error("--threads must be >= 1")
+    kinds = tuple(k.strip() for k in a.networks.split(",") if k.strip())
+    if not kinds or set(kinds) - {"conv", "resnet19", "mlp"}:
+        p.error(f"--networks takes a comma-separated subset of conv, resnet19, mlp (got {a.networks!r})")
     if a.samples is not None and a.samples < 1:
         p.error("--samples must be >= 1")
 
@@ -75,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         elif name == "train":
             import train
 
-            result = train.run(a.size, a.threads, rounds=rounds, bf16=not a.no_bf16, compiled=not a.no_compile)
+            result = train.run(a.size, a.threads, rounds=rounds, bf16=not a.no_bf16, compiled=not a.no_compile,
+                               kinds=kinds)
             text, md = train.render(result)
         elif name == "latency":
             import latency

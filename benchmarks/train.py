@@ -81,11 +81,20 @@ def _mlp(T: int, smoke: bool) -> Net:
                rate_coded, False)
 
 
-def networks(size: str) -> list[Net]:
+KINDS = ("conv", "resnet19", "mlp")
+
+
+def networks(size: str, kinds: tuple[str, ...] = KINDS) -> list[Net]:
     smoke = size == "smoke"
     if smoke:
-        return [_conv(2, True), _resnet(2, True), _mlp(4, True)]
-    return [_conv(4, False), _conv(8, False), _resnet(4, False), _resnet(8, False), _mlp(32, False)]
+        nets = [_conv(2, True), _resnet(2, True), _mlp(4, True)]
+    else:
+        nets = [_conv(4, False), _conv(8, False), _resnet(4, False), _resnet(8, False), _mlp(32, False)]
+    return [n for n in nets if _kind(n) in kinds]
+
+
+def _kind(net: Net) -> str:
+    return net.name.split()[0].split("/")[0]
 
 
 def _channels_last(model: nn.Module, net: Net) -> nn.Module:
@@ -200,13 +209,14 @@ def check(net: Net, missing: dict[str, str], *, compiled: bool) -> dict[str, str
     return result
 
 
-def run(size: str, threads: int, *, rounds: int, bf16: bool, compiled: bool) -> dict[str, Any]:
+def run(size: str, threads: int, *, rounds: int, bf16: bool, compiled: bool,
+        kinds: tuple[str, ...] = KINDS) -> dict[str, Any]:
     missing = {p: why for p in ("snntorch", "spikingjelly") if (why := peers.available(p))}
     rows, checks = [], {}
     import torch._dynamo
 
     torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
-    for i, net in enumerate(networks(size)):
+    for i, net in enumerate(networks(size, kinds)):
         compile_this = compiled and (size == "full" or i == 0)  # smoke: one compiled network (compiling is slow)
         torch._dynamo.reset()
         checks[net.name] = check(net, missing, compiled=compile_this)
