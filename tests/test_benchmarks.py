@@ -17,6 +17,7 @@ def _importable(name: str) -> bool:
 
 
 @pytest.mark.peer
+@pytest.mark.timeout(1560)  # the subprocess's own limit (1500 s) is the one that should fire on a loaded machine
 def test_benchmark_suite_smoke(tmp_path):
     for peer in ("snntorch", "spikingjelly", "norse"):
         require(_importable(peer), f"{peer} (a benchmark peer; `make venv` installs it)")
