@@ -92,7 +92,7 @@ def add_train(sub: argparse._SubParsersAction) -> None:
                         f"batch; --no-drop-last keeps it (default: {'drop' if d['drop_last'] else 'keep'})")
     _add_neuron(p)
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
-                   help="mixed precision (CUDA only; default: on for CUDA)")
+                   help="mixed precision: float16 on CUDA, bfloat16 on CPU (default: on for CUDA, off for CPU)")
     p.add_argument("--compile", action="store_true", default=None, help="compile the model with torch.compile")
     p.add_argument("--num-workers", type=int, default=0, metavar="N", help="data loader processes (default: 0)")
     p.add_argument("--out", default=None, metavar="DIR", help=f"folder of run folders (default: {OUT_DEFAULT})")
@@ -219,10 +219,11 @@ def _train(args: argparse.Namespace) -> int:
 
     import torch
 
-    from spikelab import recipe, training
+    from spikelab import engine, recipe, training
 
     if args.name is not None:
         training.check_run_name(args.name)
+    engine.tune_allocator()  # this process is ours: keep freed tensors' memory for the next step
     tit = cli_tet.check_train_options(args)  # --tet-preset fills --loss/--lam; --tit's phases
     cfg, config, run_dir, done = recipe_from_args(args)
     rank, size = training.init_distributed(config.device)

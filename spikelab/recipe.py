@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-DEFAULTS: dict[str, Any] = dict(model="conv-small", dataset="digits", T=4, epochs=15, batch_size=32, lr=1e-2,
+DEFAULTS: dict[str, Any] = dict(model="conv-small", dataset="digits", T=4, epochs=30, batch_size=32, lr=1e-2,
                                 optimizer="adam", schedule="cosine", loss="sdt", seed=0, drop_last=True)
 CHOSEN_KEYS = ("model", "dataset", "data_root", "limit", "augment", "size", "T", "batch_size", "drop_last", "neuron",
                "pathway")

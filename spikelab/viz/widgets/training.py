@@ -15,7 +15,7 @@ from spikelab import surrogate as _surrogate
 from spikelab.history import History
 from spikelab.losses import TET_PRESETS
 from spikelab.neurons import RESET_MODES, NeuronConfig, tau_from_decay
-from spikelab.viz._live import TRAIN_DATASETS, TRAIN_MODELS, Throttle, TrainingJob, TrainSettings
+from spikelab.viz._live import TRAIN_DATASETS, TRAIN_MODELS, Throttle, TrainingJob, TrainSettings, prewarm
 from spikelab.viz._common import add_hint, integer_ticks
 from spikelab.viz.figures import curves_figure, firing_rate_figure, raster_figure
 from spikelab.viz.widgets._base import (
@@ -108,6 +108,7 @@ class TrainingPanel(Panel):
         self._redraw_curves()
         self._draw_raster()
         self._draw_rates()
+        prewarm()  # the imports Start needs load while the page renders
 
     def _apply_preset(self, name: str) -> None:
         """A TET preset sets the loss to TET and lam to the paper's value (phi stays 1 = the models' v_th)."""
