@@ -1,0 +1,107 @@
+"""The training doctor as a ``fit`` callback: diagnose a probe batch before training and after every epoch.
+
+>>> doctor = DoctorCallback(model, x_probe, y_probe)
+>>> history = fit(model, loaders, callbacks=[doctor])
+>>> doctor.log            # [{"epoch": 0, "findings": [...]}, {"epoch": 1, "findings": [...]}, ...]
+>>> history.epochs[0]["findings"]   # the same findings, as plain dicts, in the history
+
+Each finding dict is :meth:`Finding.to_dict` plus ``epoch`` (0: before the first epoch) and ``new`` (True the first
+time its ``(layer, kind)`` was found in this run). A new finding is announced once: as a
+:class:`TrainingDoctorWarning` (``warn=True``) and to ``on_finding(finding, epoch)``.
+"""
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from spikelab._checks import check_tensor
+from spikelab.analysis.diagnose import Finding, LossArg, Thresholds, diagnose
+from spikelab.training.callbacks import Callback
+
+__all__ = ["DoctorCallback", "TrainingDoctorWarning", "findings_of"]
+
+
+class TrainingDoctorWarning(UserWarning):
+    """A new finding of the training doctor during ``fit``."""
+
+
+class DoctorCallback(Callback):
+    """Run :func:`~spikelab.analysis.diagnose` on a probe batch at ``fit_start`` and at every ``epoch_end``.
+
+    The model is diagnosed in the mode ``fit`` leaves it in (training mode: batch norm on batch statistics, as the
+    optimiser sees it) and left bit-identical. Findings go to :attr:`log`, into the epoch record under
+    ``"findings"`` (the first epoch record also holds those found before training, with ``epoch = 0``), to
+    ``on_finding`` and, once per new ``(layer, kind)``, to a :class:`TrainingDoctorWarning`.
+
+    Args:
+        model: the model given to ``fit`` (not a DDP or compiled wrapper).
+        x: a probe batch in the model's layout (static ``[B, ...]`` or a sequence ``[T, B, ...]``), at least two
+            different samples; moved to the model's device when diagnosed.
+        y: its class indices ``[B]`` (None: see :func:`~spikelab.analysis.diagnose`).
+        loss: as for :func:`~spikelab.analysis.diagnose` (``"sdt"``, ``"tet"``, a function; needs ``y``).
+        thresholds: as for :func:`~spikelab.analysis.diagnose`.
+        warn: issue a :class:`TrainingDoctorWarning` for each new finding.
+        on_finding: called as ``on_finding(finding, epoch)`` for each new finding (e.g. a command line's print).
+    """
+
+    def __init__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, *, loss: LossArg = None,
+                 thresholds: Thresholds | None = None, warn: bool = True,
+                 on_finding: Callable[[Finding, int], Any] | None = None) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+        check_tensor(x, "x")
+        if y is not None:
+            check_tensor(y, "y")
+        if not isinstance(warn, bool):
+            raise TypeError(f"warn must be a bool, got {type(warn).__name__}")
+        if on_finding is not None and not callable(on_finding):
+            raise TypeError(f"on_finding must be a function f(finding, epoch), got {type(on_finding).__name__}")
+        self.model, self.x, self.y = model, x, y
+        self.loss, self.thresholds, self.warn, self.on_finding = loss, thresholds, warn, on_finding
+        self.log: list[dict[str, Any]] = []
+        self._seen: set[tuple[str, str]] = set()
+        self._pending: list[dict[str, Any]] = []  # the start's findings, for the first epoch record
+
+    def run(self, epoch: int) -> list[dict[str, Any]]:
+        """Diagnose the probe batch now; log, announce and return the findings as dicts tagged with ``epoch``."""
+        device = next((t.device for t in (*self.model.parameters(), *self.model.buffers())), self.x.device)
+        y = self.y.to(device) if self.y is not None else None
+        findings = diagnose(self.model, self.x.to(device), y, loss=self.loss, thresholds=self.thresholds)
+        tagged = []
+        for f in findings:
+            new = f.key not in self._seen
+            tagged.append({**f.to_dict(), "epoch": epoch, "new": new})
+            if new:
+                self._seen.add(f.key)
+                self._announce(f, epoch)
+        self.log.append({"epoch": epoch, "findings": tagged})
+        return tagged
+
+    def _announce(self, f: Finding, epoch: int) -> None:
+        if self.warn:
+            when = "before training" if epoch == 0 else f"after epoch {epoch}"
+            warnings.warn(f"training doctor, {when}: {f}", TrainingDoctorWarning, stacklevel=2)
+        if self.on_finding is not None:
+            self.on_finding(f, epoch)
+
+    def on_fit_start(self, state: dict[str, Any]) -> None:
+        self.log, self._seen = [], set()
+        self._pending = self.run(int(state.get("start_epoch", 0)))
+
+    def on_epoch_end(self, record: dict[str, Any]) -> None:
+        found = self.run(int(record["epoch"]))
+        record["findings"] = self._pending + found
+        self._pending = []
+
+
+def findings_of(history: Any) -> list[dict[str, Any]]:
+    """Every finding recorded in a History (or a list of epoch records), in order: ``[{layer, kind, value, advice,
+    epoch, new}, ...]``; empty when the run had no doctor."""
+    epochs = history.epochs if hasattr(history, "epochs") else history
+    if not isinstance(epochs, list):
+        raise TypeError(f"history must be a History or a list of epoch records, got {type(history).__name__}")
+    return [f for r in epochs for f in (r.get("findings") or [])]
