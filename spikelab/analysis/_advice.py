@@ -115,8 +115,10 @@ def gradient(kind: str, ratio: float, *, first: str, last: str, depth: int, surr
     head = (f"The gradient {change} from {last} back to {first} through {depth} spiking layers; the surrogate is "
             f"{used}, and its mean derivative over the membranes is {mean_gain:.2g} per layer. ")
     if silent:
-        return head + (f"The silent layer {silent[0]} is the likely cause: fix it first, then compare surrogates in "
-                       f"{EXPLORER}.")
+        narrow = not several and _shape(sg) == "narrower than its default"
+        also = (f", and a surrogate this narrow leaves it no gradient to recover with: try {_suggest(sg)} too, "
+                f"comparing surrogates in {EXPLORER}") if narrow else f"; then compare surrogates in {EXPLORER}"
+        return head + f"The silent layer {silent[0]} is the likely cause: fix it first{also}."
     if kind == "vanishing_gradient":
         why = "too few membranes fall where its derivative is large" if sg.peak >= 1 else "its peak is low"
         return head + (f"Here {why}: try {_suggest(sg)}, and compare families and widths in {EXPLORER}; "
