@@ -71,7 +71,8 @@ class Recorder:
         if isinstance(module, READOUTS):
             self.readout = self.names[module]
         if self.first_nonfinite is None:
-            bad = count_nonfinite(out)
+            h_seq = getattr(module, "h_seq", None) if isinstance(module, BaseNeuron) else None
+            bad = count_nonfinite(out) + (count_nonfinite(h_seq) if h_seq is not None else 0)  # NaN never fires
             if bad:
                 inp = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) else None
                 self.first_nonfinite = (self.names[module], bad, inp is not None and count_nonfinite(inp) > 0)

@@ -156,6 +156,14 @@ def test_an_inf_weight_names_its_layer_and_a_nan_loss_the_model(digits):
     assert [(f.layer, f.kind) for f in found] == [("head.fc", "non_finite")]
     assert "turns finite inputs into" in found[0].advice
 
+    # a NaN inside a neuron never fires (NaN >= v_th is False), so the membrane itself is checked
+    torch.manual_seed(0)
+    plif = nn.Sequential(StaticStem(SeqToANN(nn.Linear(64, 8)), 3), PLIF(), SeqToANN(nn.Linear(8, 10)))
+    with torch.no_grad():
+        plif[1].w.fill_(float("nan"))
+    found = diagnose(plif, x.flatten(1), y)
+    assert [(f.layer, f.kind) for f in found] == [("1", "non_finite")]
+
     def broken_loss(out, target):
         return sdt_loss(out, target) * torch.tensor(float("nan"))
 
