@@ -30,10 +30,10 @@ class TrainingDoctorWarning(UserWarning):
 
 
 class DoctorCallback(Callback):
-    """Run :func:`~spikelab.analysis.diagnose` on a probe batch at ``fit_start`` and at every ``epoch_end``.
+    """Run :func:`~spikelab.analysis.diagnose` on a probe batch at ``fit_start`` and after every epoch.
 
     The model is diagnosed in the mode ``fit`` leaves it in (training mode: batch norm on batch statistics, as the
-    optimiser sees it) and left bit-identical. Findings go to :attr:`log`, into the epoch record under
+    optimiser sees it), after each epoch's evaluation and before its record is stored, and left bit-identical. Findings go to :attr:`log`, into the epoch record under
     ``"findings"`` (the first epoch record also holds those found before training, with ``epoch = 0``), to
     ``on_finding`` and, once per new ``(layer, kind)``, to a :class:`TrainingDoctorWarning`.
 
@@ -92,7 +92,7 @@ class DoctorCallback(Callback):
         self.log, self._seen = [], set()
         self._pending = self.run(int(state.get("start_epoch", 0)))
 
-    def on_epoch_end(self, record: dict[str, Any]) -> None:
+    def on_epoch_record(self, record: dict[str, Any]) -> None:
         found = self.run(int(record["epoch"]))
         record["findings"] = self._pending + found
         self._pending = []

@@ -11,7 +11,7 @@ import torch
 from spikelab import data, models
 from spikelab.analysis import DoctorCallback, TrainingDoctorWarning, diagnose, findings_of
 from spikelab.history import History
-from spikelab.training import fit
+from spikelab.training import fit, load_checkpoint
 
 QUIET = dict(progress=False, device="cpu", epochs=2, lr=1e-2)
 
@@ -57,6 +57,9 @@ def test_a_silent_network_is_diagnosed_before_and_after_each_epoch(loaders, tmp_
     assert [f["epoch"] for f in history.epochs[0]["findings"]][0] == 0
     again = History(epochs=[json.loads(json.dumps(r)) for r in history.epochs])
     assert findings_of(again) == logged
+    # ... and so does the run folder, written as the epochs end
+    assert findings_of(History.from_jsonl(tmp_path / "run" / "history.jsonl")) == logged
+    assert findings_of(load_checkpoint(tmp_path / "run")["history"]["epochs"]) == logged
 
 
 def test_a_healthy_network_gets_no_warning_and_trains_exactly_as_without_the_doctor(loaders):
