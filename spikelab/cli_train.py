@@ -97,6 +97,10 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--num-workers", type=int, default=0, metavar="N", help="data loader processes (default: 0)")
     p.add_argument("--out", default="runs", metavar="DIR", help="folder of run folders (default: runs)")
     p.add_argument("--name", default=None, help="run folder name (default: MODEL-DATASET-DATE-TIME)")
+    p.add_argument("--diagnose", action="store_true",
+                   help="run the training doctor on a test batch before training and after every epoch, and print "
+                        "what it finds (silent or saturated layers, a dead output, vanishing or exploding "
+                        "gradients, NaN); the findings are also stored in history.jsonl")
     p.add_argument("--resume", default=None, metavar="RUN_OR_CHECKPOINT",
                    help="continue a run from its checkpoint, in its folder, up to --epochs in total; model, data, "
                         "T and batch size come from the run, other options from this command line")
@@ -277,9 +281,12 @@ def _train(args: argparse.Namespace) -> int:
               f"T={cfg['T']}, {config.loss.upper()} loss, {config.optimizer} lr {config.lr:g} {config.schedule}, "
               f"batch {args.batch_size}, {device}" + (f" x {size} processes" if size > 1 else "")
               + f" -> {run_dir}", flush=True)
+    callbacks: list[Any] = [_Printer(config.epochs)]
+    if args.diagnose:
+        callbacks.insert(0, _doctor(model, test_loader, info.is_event, config))
     with _StopOnSigint(stop):
         history = training.fit(
-            model, (train_loader, test_loader, info), config, callbacks=[_Printer(config.epochs)], stop_event=stop,
+            model, (train_loader, test_loader, info), config, callbacks=callbacks, stop_event=stop,
             run_dir=run_dir, run_config=cfg, resume=args.resume, progress=not args.no_progress and lead,
         )
     if lead:
@@ -288,7 +295,31 @@ def _train(args: argparse.Namespace) -> int:
             if m["test_acc"] is not None else "no finished epoch"
         state = "stopped" if history.stopped else "done"
         print(f"{state}: {acc}, {m['time_s']:.1f} s of training; run folder {run_dir}", flush=True)
+        if args.diagnose:
+            found = {(f["layer"], f["kind"]) for entry in callbacks[0].log for f in entry["findings"]}
+            print(f"training doctor: {len(found)} different finding(s)" if found else
+                  "training doctor: nothing found", flush=True)
     return 130 if history.stopped else 0
+
+
+def _first_batch(loader, is_event: bool):
+    """The first ``(x, y)`` of a loader, ``x`` in the model's layout (events ``[B, T, ...]`` -> ``[T, B, ...]``)."""
+    x, y = next(iter(loader))
+    return (x.transpose(0, 1).contiguous() if is_event else x), y
+
+
+def _doctor(model, loader, is_event: bool, config):
+    """The training doctor for ``spikelab train --diagnose``: prints each new finding as it appears."""
+    from spikelab.analysis import DoctorCallback
+    from spikelab.losses import get_loss
+
+    def show(finding, epoch: int) -> None:
+        when = "before training" if epoch == 0 else f"after epoch {epoch}"
+        print(f"doctor, {when}: {finding}", flush=True)
+
+    x, y = _first_batch(loader, is_event)
+    return DoctorCallback(model, x, y, loss=get_loss(config.loss, lam=config.lam, phi=config.phi), warn=False,
+                          on_finding=show)
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -341,7 +372,22 @@ def _eval(args: argparse.Namespace) -> int:
               f"{_energy(r['energy_pj']):>12}")
     tot = ops_totals(rows)
     print(f"  {'total':<24} {'':<7} {'':>10} {tot['acs']:>12.4g} {tot['macs']:>12.4g} {_energy(tot['energy_pj']):>12}")
+    _print_diagnosis(model, loader, info.is_event, loss, cfg)
     return 0
+
+
+def _print_diagnosis(model, loader, is_event: bool, loss: str, cfg: dict[str, Any]) -> None:
+    """The training doctor on the first batch of ``loader``, in eval mode, printed."""
+    from spikelab.analysis import diagnose, format_findings
+    from spikelab.losses import get_loss
+
+    x, y = _first_batch(loader, is_event)
+    device = next(model.parameters()).device
+    model.eval()
+    findings = diagnose(model, x.to(device), y.to(device),
+                        loss=get_loss(loss, lam=cfg.get("lam", 0.05), phi=cfg.get("phi", 1.0)))
+    print(f"training doctor (first batch of {len(y)}, eval mode): " + ("nothing found" if not findings else
+          f"{len(findings)} finding(s)\n{format_findings(findings)}"))
 
 
 def _energy(pj: float) -> str:

@@ -7,10 +7,6 @@ from __future__ import annotations
 from spikelab import surrogate as _surrogate
 
 EXPLORER = "the surrogate explorer (`spikelab dashboard surrogate`)"
-#: appended to activity advice when an eval-mode model has batch norms that never saw a training batch
-UNTRAINED_NORMS = (" Note: the model is in eval mode, but its batch norms have never seen a training batch (running "
-                   "statistics at their initial values): diagnose it in training mode (model.train()) before it "
-                   "has been trained.")
 #: width parameters for which a larger value means a narrower surrogate (see Surrogate's docstring)
 _NARROW_IF_LARGER = ("alpha", "slope")
 
@@ -125,3 +121,11 @@ def gradient(kind: str, ratio: float, *, first: str, last: str, depth: int, surr
                        "tdBN or residual connections also help deep networks.")
     return head + (f"A narrow surrogate is also tall, and each layer multiplies the gradient by up to its peak: try "
                    f"{_suggest(sg)} (compare them in {EXPLORER}), or clip the gradient norm.")
+
+
+def stale_norms(batches: int, left: float) -> str:
+    """Appended to activity advice when an eval-mode model's batch norms have not estimated their statistics yet."""
+    seen = "never seen a training batch" if batches == 0 else \
+        f"seen only {batches} training batch{'es' if batches > 1 else ''}"
+    return (f" Note: the model is in eval mode, and a batch norm has {seen}: its running statistics still hold "
+            f"{_pct(left)} of their initial values. Train longer, or diagnose in training mode (model.train()).")

@@ -202,19 +202,29 @@ def diagnose(
                 return findings
             findings = _activity_findings(recorder.ran(), th)
             findings += _dead_output(recorder, out, x, th)
-            if findings and _untrained_norms_in_eval(model):
-                findings = [Finding(f.layer, f.kind, f.value, f.advice + _advice.UNTRAINED_NORMS) for f in findings]
+            stale = _stale_norms_in_eval(model)
+            if findings and stale is not None:
+                note = _advice.stale_norms(*stale)
+                findings = [Finding(f.layer, f.kind, f.value, f.advice + note) for f in findings]
             findings += _gradient_findings(model, names, recorder, loss_fn, out, y, th)
     finally:
         recorder.remove()
     return findings
 
 
-def _untrained_norms_in_eval(model: nn.Module) -> bool:
-    """Whether a model in eval mode normalises with batch-norm statistics that were never estimated."""
-    return not model.training and any(
-        isinstance(m, _BatchNorm) and m.track_running_stats and m.num_batches_tracked is not None
-        and int(m.num_batches_tracked) == 0 for m in model.modules())
+def _stale_norms_in_eval(model: nn.Module) -> tuple[int, float] | None:
+    """For a model in eval mode: ``(batches seen, weight the initial running statistics still have)`` of its least
+    trained batch norm, if that weight is above 5 % (``(1 - momentum) ** batches``); else None."""
+    if model.training:
+        return None
+    worst = None
+    for m in model.modules():
+        if isinstance(m, _BatchNorm) and m.track_running_stats and m.num_batches_tracked is not None:
+            n = int(m.num_batches_tracked)
+            left = 0.0 if m.momentum is None and n > 0 else 1.0 if m.momentum is None else (1 - m.momentum) ** n
+            if left > 0.05 and (worst is None or left > worst[1]):
+                worst = (n, left)
+    return worst
 
 
 def _check_output(out: Any) -> None:
