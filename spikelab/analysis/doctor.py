@@ -18,11 +18,16 @@ from typing import Any
 import torch
 from torch import nn
 
+from spikelab import surrogate as _surrogate
 from spikelab._checks import check_tensor
 from spikelab.analysis.diagnose import Finding, LossArg, Thresholds, diagnose
+from spikelab.neurons import BaseNeuron
 from spikelab.training.callbacks import Callback
 
-__all__ = ["DoctorCallback", "TrainingDoctorWarning", "findings_of"]
+__all__ = ["DoctorCallback", "TrainingDoctorWarning", "findings_of", "break_it", "BROKEN_V_TH", "BROKEN_SURROGATE"]
+
+BROKEN_V_TH = 10.0  # threshold of :func:`break_it`, in units of the batch-normed input current (about 1)
+BROKEN_SURROGATE = _surrogate.get("triangle", gamma=0.1)  # zero derivative 0.1 away from threshold
 
 
 class TrainingDoctorWarning(UserWarning):
@@ -33,9 +38,10 @@ class DoctorCallback(Callback):
     """Run :func:`~spikelab.analysis.diagnose` on a probe batch at ``fit_start`` and after every epoch.
 
     The model is diagnosed in the mode ``fit`` leaves it in (training mode: batch norm on batch statistics, as the
-    optimiser sees it), after each epoch's evaluation and before its record is stored, and left bit-identical. Findings go to :attr:`log`, into the epoch record under
-    ``"findings"`` (the first epoch record also holds those found before training, with ``epoch = 0``), to
-    ``on_finding`` and, once per new ``(layer, kind)``, to a :class:`TrainingDoctorWarning`.
+    optimiser sees it), after each epoch's evaluation and before its record is stored, and left bit-identical.
+    Findings go to :attr:`log`, into the epoch record under ``"findings"`` (the first epoch record also holds those
+    found before training, with ``epoch = 0``), to ``on_finding`` and, once per new ``(layer, kind)``, to a
+    :class:`TrainingDoctorWarning`.
 
     Args:
         model: the model given to ``fit`` (not a DDP or compiled wrapper).
@@ -89,7 +95,8 @@ class DoctorCallback(Callback):
             self.on_finding(f, epoch)
 
     def on_fit_start(self, state: dict[str, Any]) -> None:
-        self.log, self._seen = [], set()
+        self.log.clear()  # in place: a panel may hold on to the list
+        self._seen.clear()
         self._pending = self.run(int(state.get("start_epoch", 0)))
 
     def on_epoch_record(self, record: dict[str, Any]) -> None:
@@ -105,3 +112,21 @@ def findings_of(history: Any) -> list[dict[str, Any]]:
     if not isinstance(epochs, list):
         raise TypeError(f"history must be a History or a list of epoch records, got {type(history).__name__}")
     return [f for r in epochs for f in (r.get("findings") or [])]
+
+
+def break_it(model: nn.Module) -> nn.Module:
+    """Break ``model`` in place the way students often do, so that the doctor has something to say: every spiking
+    layer gets the threshold :data:`BROKEN_V_TH` (10) and the very narrow surrogate :data:`BROKEN_SURROGATE`
+    (triangle, gamma 0.1). Returns ``model``.
+
+    The threshold is raised *after* the model is built, so batch norm still scales the input currents to about 1
+    (building with ``NeuronConfig(v_th=10)`` would scale tdBN, and so the currents, to 10 as well, and nothing
+    would break). The layers are then silent, the output dead, and with a derivative that is zero 0.1 away from
+    threshold no gradient gets back through them either.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    for m in model.modules():
+        if isinstance(m, BaseNeuron):
+            m.v_th, m.surrogate = BROKEN_V_TH, BROKEN_SURROGATE
+    return model

@@ -1,10 +1,8 @@
-"""The training doctor in the panels, without widgets: the "break it" preset and the findings list's HTML.
+"""The training doctor in the panels, without widgets: the network presets and the findings list's HTML.
 
-- :func:`apply_preset` turns a freshly built model into the network a preset describes. ``"break it"`` raises every
-  threshold to 10 *after* the model is built, so batch norm still scales the input currents to about 1 (building with
-  ``NeuronConfig(v_th=10)`` would scale them to 10 as well, and nothing would break), and gives every neuron a very
-  narrow triangle surrogate (gamma 0.1, zero derivative 0.1 away from threshold): the layers are silent, the output
-  is dead and no gradient gets back through the silent layers, which is what the doctor then reports.
+- :func:`apply_preset` turns a freshly built model into the network a preset describes: ``"healthy"`` leaves it,
+  ``"break it"`` raises every threshold far above the batch-normed currents and narrows the surrogate
+  (:func:`spikelab.analysis.break_it`), so that a student sees the doctor at work.
 - :func:`findings_html` renders a doctor's log (``[{"epoch", "findings"}]``, see
   :class:`~spikelab.analysis.DoctorCallback`) as a short list: each ``(layer, kind)`` once, with its latest value,
   when it was first found, its advice, and whether a later diagnosis no longer found it.
@@ -16,25 +14,21 @@ from typing import Any
 
 from torch import nn
 
-from spikelab import surrogate as _surrogate
 from spikelab._checks import check_choice
-from spikelab.neurons import BaseNeuron
 
 PRESETS = ("healthy", "break it")
-BROKEN_V_TH = 10.0  # threshold of "break it", in units of the batch-normed input current (about 1)
-BROKEN_SURROGATE = _surrogate.get("triangle", gamma=0.1)
+#: what each preset does, for a control's labels
+PRESET_LABELS = {"healthy": "healthy", "break it": "break it: threshold too high, surrogate too narrow"}
 
 
 def apply_preset(model: nn.Module, preset: str) -> nn.Module:
-    """Apply ``preset`` (one of :data:`PRESETS`) to every spiking layer of ``model`` in place; returns ``model``."""
+    """Apply ``preset`` (one of :data:`PRESETS`) to ``model`` in place; returns ``model``."""
+    from spikelab.analysis import break_it
+
     check_choice(preset, "preset", PRESETS)
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
-    if preset == "break it":
-        for m in model.modules():
-            if isinstance(m, BaseNeuron):
-                m.v_th, m.surrogate = BROKEN_V_TH, BROKEN_SURROGATE
-    return model
+    return break_it(model) if preset == "break it" else model
 
 
 def _when(epoch: int) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 
 from spikelab._checks import check_choice, check_int, check_positive, check_range
 from spikelab.history import History
+from spikelab.viz._doctor import PRESETS
 
 TASK_STATES = ("idle", "running", "done", "stopped", "failed")
 
@@ -118,7 +119,9 @@ TRAIN_MODELS = ("conv-small", "mlp")
 class TrainSettings:
     """What a training panel trains: dataset and model names, loss (``"sdt"``/``"tet"`` with ``lam``), time steps
     ``T``, ``epochs``, learning rate ``lr`` (Adam, cosine schedule), ``batch_size``, and ``limit`` (samples kept
-    per split, None for all). Invalid values raise ``ValueError``/``TypeError`` with a readable message."""
+    per split, None for all), and ``preset``: the network as built (``"healthy"``) or broken on purpose so that the
+    training doctor has something to report (``"break it"``, :func:`spikelab.viz._doctor.apply_preset`).
+    Invalid values raise ``ValueError``/``TypeError`` with a readable message."""
 
     dataset: str = "digits"
     model: str = "conv-small"
@@ -129,8 +132,10 @@ class TrainSettings:
     lr: float = 5e-3
     batch_size: int = 64
     limit: int | None = None
+    preset: str = "healthy"
 
     def __post_init__(self) -> None:
+        check_choice(self.preset, "preset", PRESETS)
         check_choice(self.dataset, "dataset", TRAIN_DATASETS)
         check_choice(self.model, "model", TRAIN_MODELS)
         check_choice(self.loss, "loss", ("sdt", "tet"))
@@ -156,7 +161,9 @@ class TrainingJob:
     ready), ``"step"``, ``"epoch"``, ``"end"`` (always last, also after a failure or a stop). Meanwhile ``history``
     grows step by step, ``epoch_end_steps[e]`` is the step at which epoch ``e + 1`` ended, and
     :meth:`take_spikes` returns the first sample's spikes of the latest batch and the firing rates since the last
-    call. The run folder is ``runs_dir / settings.run_name()``.
+    call. The run folder is ``runs_dir / settings.run_name()``. The training doctor
+    (:class:`~spikelab.analysis.DoctorCallback`, on the first test batch) diagnoses the network before training and
+    after every epoch; its log is ``doctor_log``, up to date when ``"start"`` and each ``"epoch"`` are emitted.
     """
 
     def __init__(self, settings: TrainSettings, *, runs_dir: str | os.PathLike,
@@ -172,6 +179,7 @@ class TrainingJob:
         self.epoch_end_steps: list[int] = []
         self.total_steps = 0
         self.task = BackgroundTask()
+        self.doctor_log: list[dict[str, Any]] = []
         self._listener = listener
         self._meters: tuple[Any, Any] | None = None
 
@@ -207,8 +215,11 @@ class TrainingJob:
 
     def _run(self, stop_event: threading.Event) -> History:
         from spikelab import data, models
+        from spikelab.analysis import DoctorCallback
+        from spikelab.losses import get_loss
         from spikelab.metrics import FiringRates, SpikeSample
         from spikelab.training import TrainConfig, fit
+        from spikelab.viz._doctor import apply_preset
 
         s = self.settings
         is_event = s.dataset.endswith("-events")
@@ -216,12 +227,18 @@ class TrainingJob:
         info = loaders[2]
         net = models.build(s.model, num_classes=info.num_classes, in_channels=info.input_shape[-3], T=s.T,
                            input_size=tuple(info.input_shape[-2:]))
+        apply_preset(net, s.preset)
+        x, y = next(iter(loaders[1]))
+        doctor = DoctorCallback(net, x.transpose(0, 1).contiguous() if is_event else x, y,
+                                loss=get_loss(s.loss, lam=s.lam), warn=False)
+        self.doctor_log = doctor.log
         sample, rates = SpikeSample(net, max_neurons=256).attach(), FiringRates(net).attach()
         self._meters = (sample, rates)
         config = TrainConfig(epochs=s.epochs, lr=s.lr, loss=s.loss, lam=s.lam)
-        run_config = dict(dataset=s.dataset, model=s.model, T=s.T, batch_size=s.batch_size, limit=s.limit)
+        run_config = dict(dataset=s.dataset, model=s.model, T=s.T, batch_size=s.batch_size, limit=s.limit,
+                          preset=s.preset)
         try:
-            result = fit(net, loaders, config, callbacks=self._on_event, stop_event=stop_event,
+            result = fit(net, loaders, config, callbacks=[doctor, self._on_event], stop_event=stop_event,
                          run_dir=self.run_dir, run_config=run_config, progress=False)
         finally:
             sample.detach()

@@ -7,7 +7,8 @@ expression of a cell (its root widget is ``panel.widget``):
   input current change;
 - :class:`SurrogateExplorer`: a surrogate family and width, its derivative, and the gradient flow through a deep
   spiking MLP at initialisation (vanishing / exploding with depth, SPEC section 2);
-- :class:`TrainingPanel`: train a small spiking network in the background with live curves, raster and rates;
+- :class:`TrainingPanel`: train a small spiking network in the background with live curves, raster and rates,
+  and the training doctor's findings (a "break it" network shows it at work);
 - :class:`RunComparison`: learning curves of run folders written by ``spikelab train`` or a training panel;
 - :func:`playground`: the main dashboard, the panels above on the embedded digits.
 
@@ -50,7 +51,9 @@ class Playground(Panel):
         self.surrogate = SurrogateExplorer()
         self.training.on_finish.append(lambda _panel: self.runs.refresh())
         sections = [
-            ("Train a spiking network", "Pick a model and a loss, press Start, and watch it learn.", self.training),
+            ("Train a spiking network", "Pick a model and a loss, press Start, and watch it learn. The training doctor "
+             "says what stops a network from learning: set the network to 'break it' to see it at work.",
+             self.training),
             ("Compare runs", "Every run is saved; select several to compare their curves.", self.runs),
             ("Inside one neuron", "Charge, fire, reset: the equations every layer above runs.", self.neuron),
             ("Surrogate gradients", "How the backward pass gets through the spikes, and why width matters.",

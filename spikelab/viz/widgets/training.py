@@ -11,6 +11,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from spikelab.history import History
+from spikelab.viz._doctor import PRESET_LABELS, findings_html
 from spikelab.viz._live import TRAIN_DATASETS, TRAIN_MODELS, Throttle, TrainingJob, TrainSettings
 from spikelab.viz.figures import curves_figure, firing_rate_figure, raster_figure
 from spikelab.viz.widgets._base import (
@@ -27,6 +28,8 @@ class TrainingPanel(Panel):
     ``runs_dir``, which :class:`RunComparison` reads. Loss and accuracy per step (and on the test split per epoch)
     redraw at most twice a second, the raster (first sample of the latest batch, in the layer picked) and the
     firing rates every 1.5 s: each redraw costs the browser a render, and a backlog of them delays Stop.
+    The training doctor's findings (``findings``, a short list with advice) appear before training and after each
+    epoch; the ``network`` control picks the network as built or broken on purpose ("break it").
     ``smoke=True`` trains on ``SMOKE_LIMIT`` samples for one epoch.
     """
 
@@ -54,6 +57,7 @@ class TrainingPanel(Panel):
             "epochs": _slider(W.IntSlider, "epochs", "epochs", min=1, max=200, value=1 if smoke else s.epochs),
             "lr": _css(W.FloatText(description="learning rate", value=s.lr, step=1e-3, style=_STYLE,
                                    layout=W.Layout(width="320px")), "lr"),
+            "preset": _dropdown("preset", "network", [(v, k) for k, v in PRESET_LABELS.items()], s.preset),
         }
         self._batch_size = s.batch_size
         c["loss"].observe(lambda ch: setattr(c["lam"], "disabled", ch["new"] != "tet"), "value")
@@ -70,7 +74,8 @@ class TrainingPanel(Panel):
         raster, rates = self._output("raster", "300px"), self._output("rates", "300px")
         left = _controls("Training", *c.values(), W.HBox([self.start_button, self.stop_button]), self.progress,
                          self.status, self.layer)
-        right = W.VBox([self.message, curves, W.HBox([raster, rates])], layout=W.Layout(flex="1"))
+        self.findings = _css(W.HTML(findings_html([])), "findings")
+        right = W.VBox([self.message, self.findings, curves, W.HBox([raster, rates])], layout=W.Layout(flex="1"))
         self.widget = _css(W.HBox([left, right]), "training")
         self._redraw_curves()
 
@@ -89,7 +94,8 @@ class TrainingPanel(Panel):
         c = self.controls
         return TrainSettings(dataset=c["dataset"].value, model=c["model"].value, loss=c["loss"].value,
                              lam=float(c["lam"].value), T=int(c["T"].value), epochs=int(c["epochs"].value),
-                             lr=c["lr"].value, batch_size=self._batch_size, limit=SMOKE_LIMIT if self.smoke else None)
+                             lr=c["lr"].value, batch_size=self._batch_size, limit=SMOKE_LIMIT if self.smoke else None,
+                             preset=c["preset"].value)
 
     def start(self) -> bool:
         """Validate the settings and start training in the background; False (with a message) if it cannot."""
@@ -105,6 +111,7 @@ class TrainingPanel(Panel):
         self.job = TrainingJob(settings, runs_dir=self.runs_dir, listener=self._on_job)
         self.progress.value, self.progress.bar_style = 0, ""
         self.status.value = "loading data and building the model..."
+        self.findings.value = findings_html([])
         self.start_button.disabled, self.stop_button.disabled = True, False
         self._curve_throttle.reset()
         self._spike_throttle.reset()
@@ -130,6 +137,7 @@ class TrainingPanel(Panel):
         if event == "start":
             self.progress.max = max(job.total_steps, 1)
             self.status.value = f"training {job.run_dir.name}"
+            self.findings.value = findings_html(job.doctor_log, running=True)
         elif event == "step":  # every message costs the browser a render: progress moves with the curves
             if self._curve_throttle.ready():
                 self.progress.value = job.history.steps[-1]["step"]
@@ -143,6 +151,7 @@ class TrainingPanel(Panel):
                                  + (f", test acc {test:.3f}" if test is not None else ""))
             if self._curve_throttle.ready():
                 self._redraw_curves()
+            self.findings.value = findings_html(job.doctor_log, running=True)
         elif event == "end":
             self._finished(job)
 
@@ -190,6 +199,7 @@ class TrainingPanel(Panel):
                                      + f"; saved as {job.run_dir.name}")
                 self.progress.bar_style = "success" if task.state == "done" else "warning"
         self.progress.value = len(job.history.steps)
+        self.findings.value = findings_html(job.doctor_log)
         self._redraw_curves()
         self._redraw_spikes()
         for fn in self.on_finish:
