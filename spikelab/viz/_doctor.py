@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
 
 from torch import nn
@@ -18,7 +19,7 @@ from spikelab._checks import check_choice
 
 PRESETS = ("healthy", "break it")
 #: what each preset does, for a control's labels
-PRESET_LABELS = {"healthy": "healthy", "break it": "break it: threshold too high, surrogate too narrow"}
+PRESET_LABELS = {"healthy": "healthy", "break it": "break it"}
 
 
 def apply_preset(model: nn.Module, preset: str) -> nn.Module:
@@ -29,6 +30,11 @@ def apply_preset(model: nn.Module, preset: str) -> nn.Module:
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
     return break_it(model) if preset == "break it" else model
+
+
+def _code(text: str) -> str:
+    """Backquoted commands in advice (`spikelab dashboard surrogate`) as <code>."""
+    return re.sub(r"`([^`<>]+)`", r"<code>\1</code>", text)
 
 
 def _when(epoch: int) -> str:
@@ -62,5 +68,5 @@ def findings_html(log: list[dict[str, Any]], *, running: bool = False) -> str:
         items.append(
             f"<li class='spikelab-finding' data-kind='{html.escape(f['kind'])}' data-layer='{html.escape(f['layer'])}'>"
             f"<b>{html.escape(f['kind'])}</b> in <code>{layer}</code> ({f['value']:.3g}, found {_when(f['first'])})"
-            f"{status}<br><span style='font-size:90%'>{html.escape(f['advice'])}</span></li>")
+            f"{status}<br><span style='font-size:90%'>{_code(html.escape(f['advice']))}</span></li>")
     return f"{head} ({_when(log[-1]['epoch'])}):<ul style='margin:4px 0; padding-left:18px'>{''.join(items)}</ul>"

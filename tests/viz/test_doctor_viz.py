@@ -55,5 +55,7 @@ def test_findings_list_shows_each_fault_once_with_advice_and_what_went_away():
     # the dead output was not found again after epoch 1
     dead = text[text.index("data-kind='dead_output'"):]
     assert "gone after epoch 1" in dead and "gone" not in text[: text.index("data-kind='dead_output'")]
+    assert "<code>spikelab dashboard surrogate</code>" in findings_html(
+        [{"epoch": 0, "findings": [finding("", "vanishing_gradient", 1e-3, 0, "see `spikelab dashboard surrogate`")]}])
     with pytest.raises(TypeError, match="log"):
         findings_html("log")

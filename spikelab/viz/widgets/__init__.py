@@ -52,7 +52,8 @@ class Playground(Panel):
         self.training.on_finish.append(lambda _panel: self.runs.refresh())
         sections = [
             ("Train a spiking network", "Pick a model and a loss, press Start, and watch it learn. The training doctor "
-             "says what stops a network from learning: set the network to 'break it' to see it at work.",
+             "says what stops a network from learning: set the network to 'break it' (a threshold far too high, a surrogate "
+             "far too narrow) to see it at work.",
              self.training),
             ("Compare runs", "Every run is saved; select several to compare their curves.", self.runs),
             ("Inside one neuron", "Charge, fire, reset: the equations every layer above runs.", self.neuron),
