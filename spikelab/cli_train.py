@@ -156,7 +156,12 @@ def _build_model(cfg: dict[str, Any]):
     if cfg["model"] in INPUT_SIZE_MODELS:
         kwargs["input_size"] = tuple(cfg["input_shape"][-2:])
     in_channels = cfg["input_shape"][1] if cfg["is_event"] else cfg["input_shape"][0]
-    return models.build(cfg["model"], num_classes=cfg["num_classes"], in_channels=in_channels, T=cfg["T"], **kwargs)
+    model = models.build(cfg["model"], num_classes=cfg["num_classes"], in_channels=in_channels, T=cfg["T"], **kwargs)
+    if cfg.get("preset") == "break it":  # a training panel's network broken on purpose (not in its weights)
+        from spikelab.analysis import break_it
+
+        break_it(model)
+    return model
 
 
 def _loaders(cfg: dict[str, Any], *, batch_size: int, seed: int, num_workers: int = 0):

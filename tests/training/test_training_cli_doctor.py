@@ -57,3 +57,12 @@ def test_eval_prints_the_diagnosis_of_the_evaluated_model(tmp_path, capsys):
         assert format_findings(findings) in out
     else:
         assert head.group(1) == "nothing found"
+
+
+def test_a_run_broken_on_purpose_is_rebuilt_broken():
+    from spikelab.analysis.doctor import BROKEN_SURROGATE, BROKEN_V_TH
+
+    cfg = dict(model="conv-small", T=4, num_classes=10, input_shape=[1, 8, 8], is_event=False)
+    healthy, broken = cli_train._build_model(cfg), cli_train._build_model({**cfg, "preset": "break it"})
+    assert [n.v_th for _, n in healthy.neurons()] == [1.0, 1.0]
+    assert [(n.v_th, n.surrogate) for _, n in broken.neurons()] == [(BROKEN_V_TH, BROKEN_SURROGATE)] * 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from spikelab.analysis import findings_of
+from spikelab.training import load_checkpoint
 from spikelab.history import History
 from spikelab.viz._doctor import PRESETS
 from spikelab.viz.widgets import TrainingPanel, TrainSettings
@@ -26,6 +27,7 @@ def test_break_it_shows_the_findings_with_their_advice(tmp_path):
     # what the panel shows is what the run folder keeps
     stored = findings_of(History.from_jsonl(p.job.run_dir / "history.jsonl"))
     assert stored == [f for e in log for f in e["findings"]]
+    assert load_checkpoint(p.job.run_dir)["run_config"]["preset"] == "break it"
 
 
 def test_a_healthy_network_gets_an_all_clear(tmp_path):
