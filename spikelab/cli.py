@@ -5,6 +5,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from spikelab.cli_nir import add_export_nir
 from spikelab.cli_reproduce import add_reproduce
 from spikelab.cli_train import add_eval, add_train
 from spikelab.serve import add_serve_commands
@@ -30,6 +31,7 @@ def _add_version(sub: argparse._SubParsersAction) -> None:
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_version, add_train, add_eval, add_reproduce, add_serve_commands,
 ]
+COMMANDS.append(add_export_nir)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,7 +1,9 @@
 """``spikelab train`` and ``spikelab eval``: train a model on a dataset into a run folder; evaluate a checkpoint.
 
 Both run data-parallel under ``torchrun --nproc_per_node=N -m spikelab train ...`` (only rank 0 prints and
-writes). Bad arguments end with one ``spikelab <command>: error: ...`` line and exit status 2.
+writes). Bad arguments end with one ``spikelab <command>: error: ...`` line and exit status 2; a run that diverges
+(non-finite or exploding loss) with one line and status 1. How run folders are named, locked and resumed is in
+:mod:`spikelab.training.folders` and :mod:`spikelab.training.resume`; the recipe keys in :mod:`spikelab.recipe`.
 """
 from __future__ import annotations
 
@@ -10,19 +12,12 @@ import os
 import signal
 import sys
 import threading
-import time
+import warnings
 from pathlib import Path
 from typing import Any
 
-DEFAULTS = dict(model="conv-small", dataset="digits", T=4, epochs=15, batch_size=32, lr=1e-2, optimizer="adam",
-                schedule="cosine", loss="sdt", seed=0)
-INPUT_SIZE_MODELS = ("mlp", "conv-small", "vggsnn")  # models that take input_size=(H, W)
-RESUME_KEEPS = ("model", "dataset", "data_root", "limit", "augment", "T", "batch_size")
-
-
-class CommandError(Exception):
-    """A bad command line detected after parsing; printed as one line."""
-
+from spikelab.cli_recipe import OUT_DEFAULT, CommandError, claim, one_line, recipe_from_args
+from spikelab.recipe import DEFAULTS
 
 def _one_line_errors(p: argparse.ArgumentParser) -> None:
     """Make ``p`` report a parse error as one line (the long usage text is one ``--help`` away)."""
@@ -43,13 +38,14 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                    help="folder holding the dataset files, for datasets that need one (default: none)")
     p.add_argument("--limit", type=int, metavar="N", default=None,
                    help="use at most N samples of each split, for quick smoke runs (default: all)")
-    p.add_argument("--device", default="auto", metavar="DEV",
+    p.add_argument("--device", default=None, metavar="DEV",
                    help="'auto' (CUDA if available, else CPU), 'cpu', 'cuda' or 'cuda:N' (default: auto)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
 def add_train(sub: argparse._SubParsersAction) -> None:
-    """Register ``spikelab train``."""
+    """Register ``spikelab train``. Recipe options default to None ("not given"), so that a resume can tell the
+    options typed from the defaults; the defaults are :data:`spikelab.recipe.DEFAULTS` and ``TrainConfig()``."""
     from spikelab.training import OPTIMIZERS, SCHEDULES, TrainConfig
 
     model_names, data_names = _names()
@@ -60,50 +56,50 @@ def add_train(sub: argparse._SubParsersAction) -> None:
                     "metrics.json and checkpoint.pt into OUT/NAME/. Run data-parallel with "
                     "'torchrun --nproc_per_node=N -m spikelab train ...' (--batch-size is then the global batch).",
     )
-    p.add_argument("--model", default=d["model"], metavar="NAME",
-                   help=f"the network: {', '.join(model_names)} (default: {d['model']})")
-    p.add_argument("--dataset", default=d["dataset"], metavar="NAME_OR_PATH",
+    p.add_argument("--model", metavar="NAME", help=f"the network: {', '.join(model_names)} (default: {d['model']})")
+    p.add_argument("--dataset", metavar="NAME_OR_PATH",
                    help=f"a dataset name ({', '.join(data_names)}) or a folder path (default: {d['dataset']})")
-    p.add_argument("--augment", action="store_true", help="random crops (and flips where they keep the label)")
-    p.add_argument("-T", "--T", dest="T", type=int, default=d["T"], metavar="STEPS",
-                   help=f"time steps per sample (default: {d['T']})")
-    p.add_argument("--epochs", type=int, default=d["epochs"], help=f"passes over the training data "
-                   f"(default: {d['epochs']}); with --resume, the total to reach")
-    p.add_argument("--batch-size", type=int, default=d["batch_size"], metavar="B",
+    p.add_argument("--size", type=int, nargs="+", metavar="PX",
+                   help="resize the images of an image folder to PX x PX, or to H x W with two numbers "
+                        "(default: keep their size, which must then be the same for all)")
+    p.add_argument("--augment", action="store_true", default=None,
+                   help="random crops (and flips where they keep the label)")
+    p.add_argument("-T", "--T", dest="T", type=int, metavar="STEPS", help=f"time steps per sample (default: {d['T']})")
+    p.add_argument("--epochs", type=int, help=f"passes over the training data (default: {d['epochs']}); with "
+                   "--resume, a new total (the schedule change is printed)")
+    p.add_argument("--batch-size", type=int, metavar="B",
                    help=f"samples per optimiser step, over all processes (default: {d['batch_size']})")
-    p.add_argument("--lr", type=float, default=d["lr"], help=f"peak learning rate (default: {d['lr']})")
-    p.add_argument("--optimizer", default=d["optimizer"], choices=OPTIMIZERS,
-                   help=f"optimiser (default: {d['optimizer']})")
-    p.add_argument("--weight-decay", type=float, default=tc.weight_decay, metavar="WD",
-                   help=f"weight decay (default: {tc.weight_decay})")
-    p.add_argument("--schedule", default=d["schedule"], choices=SCHEDULES,
+    p.add_argument("--lr", type=float, help=f"peak learning rate (default: {d['lr']})")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, help=f"optimiser (default: {d['optimizer']})")
+    p.add_argument("--weight-decay", type=float, metavar="WD", help=f"weight decay (default: {tc.weight_decay})")
+    p.add_argument("--schedule", choices=SCHEDULES,
                    help=f"learning-rate schedule, per step: cosine to 0 or x gamma every --step-size epochs "
                         f"(default: {d['schedule']})")
-    p.add_argument("--step-size", type=int, default=tc.step_size, metavar="EPOCHS",
+    p.add_argument("--step-size", type=int, metavar="EPOCHS",
                    help=f"epochs between decays of the step schedule (default: {tc.step_size})")
-    p.add_argument("--gamma", type=float, default=tc.gamma, help=f"step schedule factor (default: {tc.gamma})")
-    p.add_argument("--loss", default=d["loss"], choices=("sdt", "tet"),
+    p.add_argument("--gamma", type=float, help=f"step schedule factor (default: {tc.gamma})")
+    p.add_argument("--loss", choices=("sdt", "tet"),
                    help=f"SDT: CE of the time-averaged output; TET: mean over steps of CE plus lam * MSE "
                         f"to phi (default: {d['loss']})")
-    p.add_argument("--lam", type=float, default=tc.lam, help=f"TET regulariser weight (default: {tc.lam})")
-    p.add_argument("--phi", type=float, default=tc.phi, help=f"TET regulariser target (default: {tc.phi})")
-    p.add_argument("--grad-clip", type=float, default=None, metavar="NORM",
-                   help="clip the gradient's L2 norm (default: no clipping)")
-    p.add_argument("--seed", type=int, default=d["seed"], help=f"seed of weights, shuffling and augmentation "
-                   f"(default: {d['seed']})")
+    p.add_argument("--lam", type=float, help=f"TET regulariser weight (default: {tc.lam})")
+    p.add_argument("--phi", type=float, help=f"TET regulariser target (default: {tc.phi})")
+    p.add_argument("--grad-clip", type=float, metavar="NORM", help="clip the gradient's L2 norm (default: no clipping)")
+    p.add_argument("--seed", type=int, help=f"seed of weights, shuffling and augmentation (default: {d['seed']})")
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
                    help="mixed precision (CUDA only; default: on for CUDA)")
-    p.add_argument("--compile", action="store_true", help="compile the model with torch.compile")
+    p.add_argument("--compile", action="store_true", default=None, help="compile the model with torch.compile")
     p.add_argument("--num-workers", type=int, default=0, metavar="N", help="data loader processes (default: 0)")
-    p.add_argument("--out", default="runs", metavar="DIR", help="folder of run folders (default: runs)")
-    p.add_argument("--name", default=None, help="run folder name (default: MODEL-DATASET-DATE-TIME)")
+    p.add_argument("--out", default=None, metavar="DIR", help=f"folder of run folders (default: {OUT_DEFAULT})")
+    p.add_argument("--name", default=None, help="run folder name, a plain folder name (default: "
+                   "MODEL-DATASET-DATE-TIME); a run that died before its first epoch restarts under its name")
     p.add_argument("--diagnose", action="store_true",
                    help="run the training doctor on a test batch before training and after every epoch, and print "
                         "what it finds (silent or saturated layers, a dead output, vanishing or exploding "
                         "gradients, NaN); the findings are also stored in history.jsonl")
     p.add_argument("--resume", default=None, metavar="RUN_OR_CHECKPOINT",
-                   help="continue a run from its checkpoint, in its folder, up to --epochs in total; model, data, "
-                        "T and batch size come from the run, other options from this command line")
+                   help="continue a run in its folder with its own recipe (model, data, T, batch size, seed, "
+                        "schedule, ...); options that contradict it are refused, except --epochs (a new total) and "
+                        "--device/--amp/--compile")
     _add_common(p)
     _one_line_errors(p)
     p.set_defaults(func=_guarded(_train))
@@ -128,63 +124,25 @@ def add_eval(sub: argparse._SubParsersAction) -> None:
 
 
 def _guarded(fn):
-    """Run a command; turn bad input into one error line (exit 2). ``SPIKELAB_DEBUG=1`` shows the traceback."""
+    """Run a command; turn bad input into one error line (exit 2) and a diverged run into one line (exit 1).
+    ``SPIKELAB_DEBUG=1`` shows the traceback."""
     def run(args: argparse.Namespace) -> int:
-        from spikelab.training import shutdown_distributed
+        from spikelab.training import DivergenceError, shutdown_distributed
 
         try:
             status = fn(args)
-        except (CommandError, ValueError, TypeError, OSError) as err:  # OSError: unreadable / unwritable paths
+        except (CommandError, ValueError, TypeError, OSError, ImportError, DivergenceError) as err:
             shutdown_distributed(wait=False)
             if os.environ.get("SPIKELAB_DEBUG") == "1":
                 raise
-            msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            print(f"spikelab {args.command}: error: {msg}", file=sys.stderr)
-            return 2
+            print(f"spikelab {args.command}: error: {one_line(err)}", file=sys.stderr)
+            return 1 if isinstance(err, DivergenceError) else 2
         except BaseException:
             shutdown_distributed(wait=False)
             raise
         shutdown_distributed()
         return status
     return run
-
-
-def _build_model(cfg: dict[str, Any]):
-    from spikelab import models
-
-    kwargs: dict[str, Any] = {}
-    if cfg["model"] in INPUT_SIZE_MODELS:
-        kwargs["input_size"] = tuple(cfg["input_shape"][-2:])
-    in_channels = cfg["input_shape"][1] if cfg["is_event"] else cfg["input_shape"][0]
-    model = models.build(cfg["model"], num_classes=cfg["num_classes"], in_channels=in_channels, T=cfg["T"], **kwargs)
-    if cfg.get("preset") == "break it":  # a training panel's network broken on purpose (not in its weights)
-        from spikelab.analysis import break_it
-
-        break_it(model)
-    return model
-
-
-def _loaders(cfg: dict[str, Any], *, batch_size: int, seed: int, num_workers: int = 0):
-    from spikelab import data
-
-    return data.make_loaders(cfg["dataset"], batch_size=batch_size, root=cfg["data_root"], augment=cfg["augment"],
-                             seed=seed, num_workers=num_workers, T=cfg["T"], limit=cfg["limit"])
-
-
-def _check_args(args: argparse.Namespace) -> None:
-    model_names, data_names = _names()
-    if args.model not in model_names:
-        raise CommandError(f"--model must be one of {', '.join(model_names)}; got {args.model!r}")
-    if args.dataset not in data_names and not Path(args.dataset).exists():
-        raise CommandError(f"--dataset must be one of {', '.join(data_names)} or an existing folder; "
-                           f"got {args.dataset!r}")
-    for opt in ("T", "epochs", "batch_size"):
-        if getattr(args, opt) < 1:
-            raise CommandError(f"--{opt.replace('_', '-')} must be >= 1, got {getattr(args, opt)}")
-    if args.limit is not None and args.limit < 1:
-        raise CommandError(f"--limit must be >= 1, got {args.limit}")
-    if args.num_workers < 0:
-        raise CommandError(f"--num-workers must be >= 0, got {args.num_workers}")
 
 
 class _Printer:
@@ -225,75 +183,54 @@ class _StopOnSigint:
             signal.signal(signal.SIGINT, self.previous)
 
 
+def _note(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ARG001
+    print(f"spikelab train: note: {message}", file=sys.stderr, flush=True)
+
+
 def _train(args: argparse.Namespace) -> int:
+    import contextlib
+
     import torch
-    import torch.distributed as dist
 
-    from spikelab import training
+    from spikelab import recipe, training
 
-    cfg: dict[str, Any] = dict(model=args.model, dataset=args.dataset, data_root=args.data_root, limit=args.limit,
-                               augment=args.augment, T=args.T, batch_size=args.batch_size)
-    run_dir: Path | None = None
-    if args.resume is not None:
-        ckpt = training.load_checkpoint(args.resume)
-        saved = ckpt.get("run_config")
-        missing = [k for k in RESUME_KEEPS if not isinstance(saved, dict) or k not in saved]
-        if missing:
-            raise CommandError(f"{args.resume}: the checkpoint lacks the run settings {missing} "
-                               "(was it written by 'spikelab train'?)")
-        cfg.update({k: saved[k] for k in RESUME_KEEPS})
-        resume_path = Path(args.resume)
-        run_dir = resume_path if resume_path.is_dir() else resume_path.parent
-        del ckpt
-    for k in RESUME_KEEPS:
-        setattr(args, k, cfg[k])
-    _check_args(args)
-    config = training.TrainConfig(
-        epochs=args.epochs, lr=args.lr, optimizer=args.optimizer, weight_decay=args.weight_decay,
-        schedule=args.schedule, step_size=args.step_size, gamma=args.gamma, loss=args.loss, lam=args.lam,
-        phi=args.phi, grad_clip=args.grad_clip, seed=args.seed, device=args.device, amp=args.amp,
-        compile=args.compile,
-    )
-    rank, size = training.init_distributed(args.device)
+    if args.name is not None:
+        training.check_run_name(args.name)
+    cfg, config, run_dir, done = recipe_from_args(args)
+    rank, size = training.init_distributed(config.device)
     lead = rank == 0
-    train_loader, test_loader, info = _loaders(cfg, batch_size=args.batch_size, seed=args.seed,
-                                               num_workers=args.num_workers)
-    cfg.update(num_classes=info.num_classes, input_shape=list(info.input_shape), is_event=info.is_event,
-               world_size=size)
-    if info.is_event:
-        cfg["T"] = info.input_shape[0]
-    torch.manual_seed(args.seed)
-    model = _build_model(cfg)
-    if run_dir is None:
-        run_dir = Path(args.out) / (args.name or f"{args.model}-{Path(str(args.dataset)).name}-"
-                                                 f"{time.strftime('%Y%m%d-%H%M%S')}")
-        if args.name is not None and run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
-            raise CommandError(f"run folder {str(run_dir)!r} already exists: continue it with --resume {run_dir} "
-                               "or choose another --name")
-        k = 2
-        while args.name is None and lead and run_dir.exists():  # never mix two runs in one folder
-            run_dir, k = run_dir.with_name(f"{run_dir.name.rsplit('~', 1)[0]}~{k}"), k + 1
-        if size > 1:  # only rank 0 writes, but every process must agree on the folder
-            box = [str(run_dir)]
-            dist.broadcast_object_list(box, src=0)
-            run_dir = Path(box[0])
-    stop = threading.Event()
-    if lead:
-        n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        device = training.select_device(args.device)
-        print(f"training {args.model} ({n_params:,} parameters) on {info.name} "
-              f"({len(train_loader.dataset)} train / {len(test_loader.dataset)} test, {info.num_classes} classes), "
-              f"T={cfg['T']}, {config.loss.upper()} loss, {config.optimizer} lr {config.lr:g} {config.schedule}, "
-              f"batch {args.batch_size}, {device}" + (f" x {size} processes" if size > 1 else "")
-              + f" -> {run_dir}", flush=True)
-    callbacks: list[Any] = [_Printer(config.epochs)]
-    if args.diagnose:
-        callbacks.insert(0, _doctor(model, test_loader, info.is_event, config))
-    with _StopOnSigint(stop):
-        history = training.fit(
-            model, (train_loader, test_loader, info), config, callbacks=callbacks, stop_event=stop,
-            run_dir=run_dir, run_config=cfg, resume=args.resume, progress=not args.no_progress and lead,
-        )
+    lock, run_dir = claim(args, cfg, run_dir, lead, size)
+    with lock if lock is not None else contextlib.nullcontext():
+        if lead and lock.restarted:
+            print(f"run {run_dir.name} ended before its first epoch: starting it again", file=sys.stderr)
+        train_loader, test_loader, info = recipe.make_data(cfg, batch_size=cfg["batch_size"], seed=config.seed,
+                                                           num_workers=args.num_workers)
+        cfg = recipe.with_data(cfg, info, world_size=size)
+        torch.manual_seed(config.seed)
+        model = recipe.build_model(cfg)
+        stop = threading.Event()
+        if lead:
+            n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+            device = training.select_device(config.device)
+            verb = f"resuming {run_dir} after epoch {done}: " if args.resume else ""
+            print(f"{verb}training {cfg['model']} ({n_params:,} parameters) on {info.name} "
+                  f"({len(train_loader.dataset)} train / {len(test_loader.dataset)} test, {info.num_classes} "
+                  f"classes), T={cfg['T']}, {config.loss.upper()} loss, {config.optimizer} lr {config.lr:g} "
+                  f"{config.schedule}, batch {cfg['batch_size']}, {device}"
+                  + (f" x {size} processes" if size > 1 else "") + f" -> {run_dir}", flush=True)
+        source = Path(args.resume) if args.resume else None  # a run folder, or a checkpoint file in it
+        resume = source if source is not None and source.is_file() else \
+            run_dir if source is not None and (run_dir / training.CHECKPOINT_FILE).is_file() else None
+        callbacks: list[Any] = [_Printer(config.epochs)]
+        if args.diagnose:
+            callbacks.insert(0, _doctor(model, test_loader, info.is_event, config))
+        with _StopOnSigint(stop), warnings.catch_warnings():
+            warnings.simplefilter("always", training.ResumeWarning)
+            warnings.showwarning = _note
+            history = training.fit(
+                model, (train_loader, test_loader, info), config, callbacks=callbacks,
+                stop_event=stop, run_dir=run_dir, run_config=cfg, resume=resume,
+                progress=not args.no_progress and lead)
     if lead:
         m = training.final_metrics(history, history.stopped)
         acc = f"test accuracy {100 * m['test_acc']:.1f} % (best {100 * m['best_test_acc']:.1f} %)" \
@@ -328,29 +265,31 @@ def _doctor(model, loader, is_event: bool, config):
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from spikelab import training
+    from spikelab import recipe, training
     from spikelab.metrics import ops_totals
 
     if args.batch_size < 1:
         raise CommandError(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.limit is not None and args.limit < 1:
         raise CommandError(f"--limit must be >= 1, got {args.limit}")
-    rank, _ = training.init_distributed(args.device)
+    device = args.device or "auto"
+    rank, _ = training.init_distributed(device)
     ckpt = training.load_checkpoint(args.checkpoint)
     cfg = dict(ckpt["run_config"]) if isinstance(ckpt.get("run_config"), dict) else {}
-    missing = [k for k in ("model", "dataset", "T", "num_classes", "input_shape", "is_event") if k not in cfg]
+    missing = [k for k in ("dataset", *recipe.MODEL_KEYS) if k not in cfg]
     if missing:
         raise CommandError(f"{args.checkpoint}: the checkpoint lacks the run settings {missing} "
-                           "(was it written by 'spikelab train'?)")
-    cfg.update(limit=args.limit, augment=False)
+                           "(was it written by 'spikelab train' or a training panel?)")
+    model = recipe.build_model(cfg, ckpt["model"], source=repr(args.checkpoint))
     cfg.setdefault("data_root", None)
     if args.dataset is not None:
-        cfg.update(dataset=args.dataset, data_root=args.data_root)
+        dataset, root = recipe.resolve_dataset(args.dataset, args.data_root)
+        folder = dataset == "folder" or dataset not in _names()[1]  # --size resizes image folders only
+        cfg.update(dataset=dataset, data_root=root, size=cfg.get("size") if folder else None)
     elif args.data_root is not None:
-        cfg["data_root"] = args.data_root
-    model = _build_model(cfg)
-    model.load_state_dict(ckpt["model"])
-    train_loader, test_loader, info = _loaders(cfg, batch_size=args.batch_size, seed=0)
+        cfg["data_root"] = recipe.resolve_dataset(cfg["dataset"], args.data_root)[1]
+    train_loader, test_loader, info = recipe.make_data(cfg, batch_size=args.batch_size, seed=0, augment=False,
+                                                       limit=args.limit)
     expected = tuple(cfg["input_shape"][1:] if cfg["is_event"] else cfg["input_shape"])
     got = tuple(info.input_shape[1:] if info.is_event else info.input_shape)
     if got != expected or info.is_event != cfg["is_event"]:
@@ -359,7 +298,7 @@ def _eval(args: argparse.Namespace) -> int:
     loader = test_loader if args.split == "test" else train_loader
     loss = cfg["loss"] if cfg.get("loss") in ("sdt", "tet") else "sdt"  # a custom loss is not stored: use SDT
     res = training.evaluate(model, loader, loss=loss,
-                            lam=cfg.get("lam", 0.05), phi=cfg.get("phi", 1.0), device=args.device, ops=True,
+                            lam=cfg.get("lam", 0.05), phi=cfg.get("phi", 1.0), device=device, ops=True,
                             progress=not args.no_progress and rank == 0, sequence_input=info.is_event)
     if rank != 0:
         return 0

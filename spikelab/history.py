@@ -61,8 +61,12 @@ class History:
                 rec = json.loads(line)
             except json.JSONDecodeError as e:
                 raise ValueError(f"{path}:{lineno}: not a JSON line ({e})") from None
+            if not isinstance(rec, dict):
+                raise ValueError(f"{path}:{lineno}: a record must be a JSON object, got {type(rec).__name__}")
             kind = rec.pop("kind", None)
             if kind not in ("step", "epoch"):
                 raise ValueError(f"{path}:{lineno}: record kind must be 'step' or 'epoch', got {kind!r}")
+            if not isinstance(rec.get(kind), int) or isinstance(rec.get(kind), bool):
+                raise ValueError(f"{path}:{lineno}: a {kind} record needs an integer {kind!r}, got {rec.get(kind)!r}")
             (hist.steps if kind == "step" else hist.epochs).append(rec)
         return hist

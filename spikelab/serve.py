@@ -8,6 +8,7 @@ is free before launching, and never reach the network (JupyterLab's news and upd
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib.util
 import os
 import socket
@@ -68,17 +69,40 @@ def find_notebook(name: str | None = None) -> Path:
     raise ValueError(f"no dashboard or lab notebook named {name!r}; available: {', '.join(known)}")
 
 
-def port_free(host: str, port: int) -> bool:
-    """True if a server could bind ``(host, port)`` now (the check the commands run before launching)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+def bind_problem(host: str, port: int) -> str | None:
+    """Why a server could not bind ``(host, port)`` now, as a message naming the culprit; None if it could.
+
+    An unresolvable or malformed ``--host``, an address this machine does not have, a port taken by another server
+    and a port that needs privileges are each named as such.
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as err:
+        reason = getattr(err, "strerror", None) or str(err)
+        return (f"--host {host!r} is not an IP address or a host name this machine can resolve ({reason}); "
+                f"use {DEFAULT_HOST} (this machine only), 0.0.0.0 (every interface) or one of its addresses")
+    family, _, _, _, address = infos[0]
     with socket.socket(family, socket.SOCK_STREAM) as s:
         if sys.platform != "win32":
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers bind: TIME_WAIT does not block
         try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True
+            s.bind(address)
+        except OSError as err:
+            if err.errno == errno.EADDRINUSE:
+                return (f"port {port} on {host} is already in use (another dashboard or server?). "
+                        "Stop it, or choose another port with --port.")
+            if err.errno == errno.EADDRNOTAVAIL:
+                return (f"--host {host!r} is not an address of this machine, so nothing can listen there; use "
+                        f"{DEFAULT_HOST}, 0.0.0.0 or one of this machine's addresses")
+            if err.errno == errno.EACCES:
+                return f"no permission to listen on port {port} (ports below 1024 need privileges); choose another --port"
+            return f"cannot listen on {host} port {port}: {err.strerror or err}"
+    return None
+
+
+def port_free(host: str, port: int) -> bool:
+    """True if a server could bind ``(host, port)`` now (see :func:`bind_problem` for why not)."""
+    return bind_problem(host, port) is None
 
 
 def voila_command(notebook: str | os.PathLike, *, host: str = DEFAULT_HOST, port: int = DASHBOARD_PORT,
@@ -125,9 +149,9 @@ def _launch(cmd: Sequence[str], *, module: str, host: str, port: int, what: str,
         print(f"error: {module} is not installed; install the lab extra: pip install 'spikelab[lab]'",
               file=sys.stderr)
         return 1
-    if not port_free(host, port):
-        print(f"error: port {port} on {host} is already in use (another dashboard or server?). "
-              f"Stop it, or choose another port with --port.", file=sys.stderr)
+    problem = bind_problem(host, port)
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     print(f"serving {what} at http://{host}:{port}/  (Ctrl+C to stop)", flush=True)
     try:

@@ -102,6 +102,22 @@ def test_dashboard_refuses_a_taken_port_before_launching(parser, monkeypatch, ca
     assert f"error: port {port} on 127.0.0.1 is already in use" in err and "--port" in err
 
 
+@pytest.mark.parametrize("host, message", [
+    ("999.1.1.1", "is not an IP address or a host name this machine can resolve"),
+    ("not a host", "is not an IP address or a host name this machine can resolve"),
+    ("", "is not an IP address or a host name"),
+    ("192.0.2.1", "is not an address of this machine"),  # TEST-NET-1: valid, but never a local address
+])
+def test_a_bad_host_is_named_as_such_not_as_a_taken_port(parser, monkeypatch, capsys, host, message):
+    monkeypatch.setattr(subprocess, "call", lambda *a, **k: pytest.fail("must not launch on a bad host"))
+    for command in (["dashboard", "neuron"], ["lab", "--root", "."]):
+        args = parser.parse_args([*command, "--host", host, "--port", "9555", "--no-browser"])
+        assert args.func(args) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: --host ") and message in err[0], err
+        assert "already in use" not in err[0]
+
+
 def test_dashboard_launches_voila_with_the_runs_folder(parser, monkeypatch, capsys, tmp_path):
     seen = {}
 

@@ -19,13 +19,17 @@ import torch
 from torch import nn
 
 from spikelab import surrogate as _surrogate
-from spikelab._checks import check_tensor
+from spikelab._checks import check_choice, check_tensor
 from spikelab.analysis.diagnose import Finding, LossArg, Thresholds, diagnose
 from spikelab.neurons import BaseNeuron
 from spikelab.training.callbacks import Callback
 
-__all__ = ["DoctorCallback", "TrainingDoctorWarning", "findings_of", "break_it", "BROKEN_V_TH", "BROKEN_SURROGATE"]
+__all__ = ["DoctorCallback", "TrainingDoctorWarning", "findings_of", "break_it", "apply_preset", "PRESETS",
+           "BROKEN_V_TH", "BROKEN_SURROGATE"]
 
+#: network presets of a run: ``"healthy"`` (as built) or ``"break it"`` (:func:`break_it`); a run's settings keep a
+#: preset other than healthy under ``"preset"``, so that every tool rebuilds the same network
+PRESETS = ("healthy", "break it")
 BROKEN_V_TH = 10.0  # threshold of :func:`break_it`, in units of the batch-normed input current (about 1)
 BROKEN_SURROGATE = _surrogate.get("triangle", gamma=0.1)  # zero derivative 0.1 away from threshold
 
@@ -130,3 +134,9 @@ def break_it(model: nn.Module) -> nn.Module:
         if isinstance(m, BaseNeuron):
             m.v_th, m.surrogate = BROKEN_V_TH, BROKEN_SURROGATE
     return model
+
+
+def apply_preset(model: nn.Module, preset: str) -> nn.Module:
+    """Apply ``preset`` (one of :data:`PRESETS`) to ``model`` in place; returns ``model``."""
+    check_choice(preset, "preset", PRESETS)
+    return break_it(model) if preset == "break it" else model

@@ -2,7 +2,8 @@
 
 Native formats (no extra package): ``.npy`` (``[H, W]`` or ``[H, W, C]`` with C in {1, 3}; uint8, or float in
 [0, 1]) and Netpbm ``.pgm`` / ``.ppm`` / ``.pnm`` (P2, P3, P5, P6; maxval up to 65535). Other formats (``.png``,
-``.jpg``, ...) are read with Pillow when it is installed; without it they raise an ``ImportError`` naming Pillow.
+``.jpg``, ...) are read with Pillow (``pip install 'spikelab[images]'``); a folder holding them raises an
+``ImportError`` naming Pillow as soon as it is opened when Pillow is missing.
 """
 from __future__ import annotations
 
@@ -85,14 +86,21 @@ def _read_npy_image(path: Path) -> np.ndarray:
     raise DataFormatError(f"{str(path)!r}: image dtype must be uint8 or float, got {arr.dtype}")
 
 
-def _read_pil_image(path: Path) -> np.ndarray:
+def require_pillow(suffix: str) -> None:
+    """Raise an ``ImportError`` saying how to install Pillow if it is missing (needed for ``suffix`` images)."""
     try:
-        from PIL import Image
+        import PIL.Image  # noqa: F401
     except ImportError as err:
         raise ImportError(
-            f"reading {path.suffix!r} images needs the Pillow package (pip install pillow), which is not installed; "
-            f"without it use {', '.join(NATIVE_EXTENSIONS)}"
+            f"reading {suffix!r} images needs the Pillow package, which is not installed: pip install "
+            f"'spikelab[images]' (or pip install pillow); without it use {', '.join(NATIVE_EXTENSIONS)} files"
         ) from err
+
+
+def _read_pil_image(path: Path) -> np.ndarray:
+    require_pillow(path.suffix)
+    from PIL import Image
+
     with Image.open(path) as im:
         im = im.convert("L") if im.mode in ("1", "L", "I;16", "I", "F") else im.convert("RGB")
         return np.asarray(im, dtype=np.float32) / 255.0
@@ -118,11 +126,16 @@ class ImageFolder(Dataset):
     """A folder of class sub-folders, read lazily: item i is ``(x float32 [C, H, W] in [0, 1], y int64)``.
 
     Classes are the sub-folder names in sorted order (label = position); files are sorted within each class.
-    Images of different sizes need ``size`` (bilinear resize with antialiasing, done in torch).
+    Images of different sizes need ``size`` (bilinear resize with antialiasing, done in torch): without it, every
+    image must have the shape of the first one (``sample_shape``), and one that does not raises a
+    ``DataFormatError`` naming both files (a batch of mixed sizes cannot be stacked).
 
     Args:
         root: the tree's root folder.
         size: output ``H = W = size`` or ``(H, W)``; None keeps each image's own size.
+
+    Raises:
+        FileNotFoundError: no images. ImportError: PNG/JPEG/... files and no Pillow.
     """
 
     info = None  # a DatasetInfo, set by spikelab.data.load
@@ -146,16 +159,31 @@ class ImageFolder(Dataset):
                 f"no images under {str(self.root)!r}: expected class sub-folders holding files with extensions {exts}"
             )
         self.targets = [label for _, label in self.samples]
+        pil = sorted({f.suffix.lower() for f, _ in self.samples} & set(PIL_EXTENSIONS))
+        if pil:
+            require_pillow(pil[0])
+        self._first = self.samples[0][0]
+        self.sample_shape: tuple[int, ...] = tuple(self._load(self._first).shape)  # [C, H, W] of every item
+
+    def _load(self, path: Path) -> torch.Tensor:
+        x = read_image(path)  # [C, H, W]
+        if self.size is not None and tuple(x.shape[1:]) != self.size:
+            x = F.interpolate(x.unsqueeze(0), size=self.size, mode="bilinear", align_corners=False,
+                              antialias=True).squeeze(0).clamp_(0.0, 1.0)
+        return x
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         path, label = self.samples[index]
-        x = read_image(path)  # [C, H, W]
-        if self.size is not None and tuple(x.shape[1:]) != self.size:
-            x = F.interpolate(x.unsqueeze(0), size=self.size, mode="bilinear", align_corners=False,
-                              antialias=True).squeeze(0).clamp_(0.0, 1.0)
+        x = self._load(path)
+        if tuple(x.shape) != self.sample_shape:
+            got, want = tuple(x.shape), self.sample_shape
+            hint = ("grey and colour images cannot be mixed: convert them to one kind" if got[0] != want[0] else
+                    "images of different sizes need a resize: size=(H, W) here, --size H W on the command line")
+            raise DataFormatError(f"{str(path)!r} is {'x'.join(map(str, got))} (C x H x W) but the first image of "
+                                  f"the folder, {str(self._first)!r}, is {'x'.join(map(str, want))}; {hint}")
         return x, torch.tensor(label, dtype=torch.int64)
 
 

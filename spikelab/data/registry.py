@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from .._checks import check_choice, check_int
-from ._common import check_dir, stratified_split
+from ._common import DataFormatError, check_dir, stratified_split
 from .augment import Normalize, RandomCropFlip
 from .cifar import detect_cifar, load_cifar_split
 from .datasets import DatasetInfo, EventFramesDataset, StaticDataset
@@ -238,7 +238,7 @@ def load(name_or_path: str | os.PathLike = "digits", *, split: str = "train", ro
         ds.info = DatasetInfo(label, 10, (T, 2, *NMNIST_SIZE), True, DIGITS_CLASSES)
         return ds
     ds, classes = _folder(check_dir(path), split, size, limit)
-    ds.info = DatasetInfo(label, len(classes), tuple(ds[0][0].shape), False, classes)
+    ds.info = DatasetInfo(label, len(classes), ds.sample_shape, False, classes)
     return ds
 
 
@@ -301,6 +301,10 @@ def make_loaders(name_or_path: str | os.PathLike = "digits", *, batch_size: int,
     train = load(name_or_path, split="train", **opts)
     test = load(name_or_path, split="test", **opts)
     info: DatasetInfo = train.info
+    if tuple(test.info.input_shape) != tuple(info.input_shape):  # a model trained on one cannot evaluate the other
+        raise DataFormatError(f"the test split's samples are {tuple(test.info.input_shape)} but the training split's "
+                              f"are {tuple(info.input_shape)}" + ("; resize the images with size=(H, W)"
+                                                                   if isinstance(train, ImageFolder) else ""))
     name, _ = _resolve(name_or_path, root)
     train_tf: list[Callable[..., torch.Tensor]] = []
     test_tf: list[Callable[..., torch.Tensor]] = []

@@ -16,17 +16,32 @@ from spikelab.training.config import (
 )
 from spikelab.training.distributed import init_distributed, shard_loader, shutdown_distributed, world
 from spikelab.training.evaluation import evaluate
+from spikelab.training.folders import (
+    RunBusyError,
+    RunFolderError,
+    RunLock,
+    check_run_name,
+    claim_run,
+    clean_stale,
+    is_running,
+    lock_run,
+)
+from spikelab.training.guards import DivergenceError
 from spikelab.training.loop import final_metrics, fit
+from spikelab.training.resume import ResumeWarning, planned_epochs
 from spikelab.training.runs import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
     HISTORY_FILE,
     METRICS_FILE,
+    RUN_STATES,
     RunWriter,
+    atomic_write,
     list_runs,
     load_checkpoint,
     load_metrics,
     load_run,
+    run_state,
     save_checkpoint,
     write_json,
 )
@@ -36,5 +51,7 @@ __all__ = [
     "parse_device", "select_device", "Callback", "CallbackList", "EVENTS", "init_distributed",
     "shutdown_distributed", "shard_loader", "world", "RunWriter", "list_runs", "load_run", "load_metrics",
     "load_checkpoint", "save_checkpoint", "write_json", "CONFIG_FILE", "HISTORY_FILE", "METRICS_FILE",
-    "CHECKPOINT_FILE",
+    "CHECKPOINT_FILE", "atomic_write", "run_state", "RUN_STATES", "RunLock", "RunFolderError", "RunBusyError",
+    "check_run_name", "claim_run", "lock_run", "is_running", "clean_stale", "DivergenceError", "ResumeWarning",
+    "planned_epochs",
 ]

@@ -37,6 +37,9 @@ class TrainConfig:
         lam: TET regulariser weight in [0, 1].
         phi: TET regulariser target.
         grad_clip: clip the gradient's global L2 norm to this value (None: no clipping).
+        diverge_factor: stop with :class:`~spikelab.training.DivergenceError` when an epoch's median training loss
+            exceeds this multiple of the first step's loss (None: no divergence check; non-finite losses and
+            gradients always stop training). See :mod:`spikelab.training.guards`.
         seed: seeds shuffling, dropout and random augmentation; epoch ``e`` uses a seed derived from ``(seed, e)``
             so a resumed run repeats the uninterrupted one.
         device: ``"auto"`` (CUDA if available, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
@@ -57,6 +60,7 @@ class TrainConfig:
     lam: float = 0.05
     phi: float = 1.0
     grad_clip: float | None = None
+    diverge_factor: float | None = 10.0
     seed: int = 0
     device: str = "auto"
     amp: bool | None = None
@@ -79,6 +83,8 @@ class TrainConfig:
         check_real(self.phi, "phi")
         if self.grad_clip is not None:
             check_positive(self.grad_clip, "grad_clip")
+        if self.diverge_factor is not None and check_real(self.diverge_factor, "diverge_factor") <= 1:
+            raise ValueError(f"diverge_factor must be > 1 or None, got {self.diverge_factor}")
         check_int(self.seed, "seed", minimum=0)
         parse_device(self.device)
         if self.amp is not None and not isinstance(self.amp, bool):

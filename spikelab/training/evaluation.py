@@ -90,12 +90,15 @@ def _evaluate(net: nn.Module, raw: nn.Module, loader: DataLoader, loss_fn: LossF
             bar.close()
         net.train(was_training)
     loss_sum, correct, n = _all_reduce(totals)
+    if n == 0:
+        raise ValueError("the evaluation data yields no sample (an empty loader or test split): there is nothing "
+                         "to measure")
     rates.sync()
     if ops_meter is not None:
         ops_meter.sync()
     return dict(
-        loss=loss_sum / n if n else None, acc=correct / n if n else None, n=int(n),
-        firing_rates=rates.compute(), ops=ops_meter.compute() if ops_meter is not None and n else None,
+        loss=loss_sum / n, acc=correct / n, n=int(n),
+        firing_rates=rates.compute(), ops=ops_meter.compute() if ops_meter is not None else None,
     )
 
 
@@ -117,6 +120,7 @@ def evaluate(
     Returns ``{"loss", "acc", "n", "firing_rates": {layer: rate}, "ops"}`` where ``ops`` is the per-layer
     synaptic-operation and energy table of :class:`spikelab.metrics.SynapticOps` (per sample) if ``ops=True``,
     else None. In a distributed run each process evaluates its share and the numbers are summed over processes.
+    A loader without any sample raises ``ValueError`` (never ``None`` metrics).
 
     Args:
         model: returns logits ``[T, B, C]`` for a batch.

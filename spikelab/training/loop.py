@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
 import threading
 import time
+import warnings
+from contextlib import nullcontext
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,6 +34,15 @@ from spikelab.training.evaluation import (
     _resolve_loss,
     _run_probe,
 )
+from spikelab.training.folders import RunFolderError, RunLock, open_run
+from spikelab.training.guards import (
+    DivergenceError,
+    divergence,
+    divergence_message,
+    grad_norm,
+    nonfinite_message,
+)
+from spikelab.training.resume import ResumeWarning, check_resume, load_weights
 from spikelab.training.runs import RunWriter, load_checkpoint
 
 
@@ -99,6 +111,15 @@ def fit(
     Epoch ``e`` draws its shuffling and other randomness from ``(config.seed, e)`` alone; with the optimiser and
     loop state in the checkpoint, a run resumed from the end of epoch ``e`` repeats the uninterrupted one.
 
+    A non-finite loss or gradient, or a diverging loss (:mod:`spikelab.training.guards`), stops training with a
+    :class:`~spikelab.training.DivergenceError` naming the epoch and step; the bad update is not applied and the run
+    folder keeps the history so far and the checkpoint of the last good epoch (``metrics.json`` records the error).
+
+    Raises:
+        ValueError: empty training or test data, a resume that disagrees with the run, a run folder in use or
+            already holding a run (:class:`~spikelab.training.RunFolderError`).
+        DivergenceError: see above.
+
     Args:
         model: maps a batch (static ``[B, ...]`` or a sequence ``[T, B, ...]``) to logits ``[T, B, C]``.
         data: a training DataLoader, or ``(train_loader, test_loader)`` or ``(train_loader, test_loader, info)``
@@ -111,11 +132,15 @@ def fit(
         stop_event: a ``threading.Event``; when set, training stops before the next batch and the partial history is
             returned with ``stopped=True`` (a cut epoch gets no epoch record and no checkpoint).
         probe: a batch (loader layout) run after every epoch to record spikes for a raster.
-        run_dir: folder to write ``config.json``, ``history.jsonl``, ``metrics.json``, ``checkpoint.pt`` into.
+        run_dir: folder to write ``config.json``, ``history.jsonl``, ``metrics.json``, ``checkpoint.pt`` into; it is
+            claimed and locked for the run's life (see :mod:`spikelab.training.folders`). Without ``resume`` it must
+            not hold a finished epoch already.
         run_config: extra entries for the run's config (model name, dataset, T, ...), kept in the History, in
             ``config.json`` and in the checkpoint.
         name: the History's name (default: the run folder's name, else ``"run"``).
-        resume: a checkpoint (or run folder) to continue from; trains on up to ``config.epochs`` in total.
+        resume: a checkpoint (or run folder) to continue from; trains on up to ``config.epochs`` in total. The
+            checkpoint must agree with ``config``, ``run_config``, the batch size and the model (see
+            :mod:`spikelab.training.resume`); a changed ``epochs`` gives a :class:`ResumeWarning`.
         progress: show a tqdm progress bar (terminal or notebook).
         sequence_input: whether batches are events ``[B, T, ...]``; default from ``info``, else 5-D batches are.
     """
@@ -141,130 +166,181 @@ def fit(
         raise ValueError(f"run_config must not repeat TrainConfig fields {clash}; pass them in config")
     full_config = {**config.to_dict(), "loss": loss_name, **run_config}
     name = name if name is not None else (Path(run_dir).name if run_dir is not None else "run")
+    if len(train_loader) == 0:
+        raise ValueError("the training data yields no batch (empty dataset, or drop_last with too few samples)")
+    if test_loader is not None and len(test_loader) == 0:
+        raise ValueError("the test data yields no batch (an empty test split); pass the training loader alone "
+                         "to train without evaluation")
 
     rank, size = world()
+    lead = rank == 0
     device = select_device(config.device)
     amp = _resolve_amp(config.amp, device)
-    model.to(device)
-    raw = model
-    fast = torch.compile(raw) if config.compile else raw
-    net: nn.Module = fast
-    if size > 1:
-        net = nn.parallel.DistributedDataParallel(fast, device_ids=[device.index] if device.type == "cuda" else None)
-    optimizer = build_optimizer(raw.parameters(), config)
-    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+    batch_size = train_loader.batch_size  # the global batch
     train_loader = shard_loader(train_loader, rank=rank, world_size=size, seed=config.seed, train=True)
     if test_loader is not None:
         test_loader = shard_loader(test_loader, rank=rank, world_size=size, seed=config.seed, train=False)
     steps_per_epoch = len(train_loader)
     if steps_per_epoch == 0:
-        raise ValueError("the training data yields no batch (empty dataset, or drop_last with too few samples)")
+        raise ValueError(f"the training data yields no batch on process {rank} of {size} (too few samples)")
 
-    history = History(config=full_config, name=name)
-    start_epoch, step, elapsed0 = 0, 0, 0.0
-    if resume is not None:
-        state = load_checkpoint(resume, map_location=device)
-        raw.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if amp and state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        start_epoch, step, elapsed0 = int(state["epoch"]), int(state["step"]), float(state["time_s"])
-        history.steps = list(state["history"]["steps"])
-        history.epochs = list(state["history"]["epochs"])
-    writer = RunWriter(run_dir, enabled=rank == 0) if run_dir is not None else None
-    if writer is not None:
-        writer.start(full_config, history)
-    lead = rank == 0
-    if lead:
-        cbs.fire("fit_start", dict(name=name, config=full_config, epochs=config.epochs, start_epoch=start_epoch,
-                                   steps_per_epoch=steps_per_epoch, rank=rank, world_size=size))
+    with _open_run(run_dir, lead, resume is not None):
+        model.to(device)
+        raw = model
+        fast = torch.compile(raw) if config.compile else raw
+        net: nn.Module = fast
+        if size > 1:
+            net = nn.parallel.DistributedDataParallel(
+                fast, device_ids=[device.index] if device.type == "cuda" else None)
+        optimizer = build_optimizer(raw.parameters(), config)
+        scaler = torch.amp.GradScaler("cuda", enabled=amp)
 
-    t0 = time.perf_counter()
-    stopped = _stop_requested(stop_event)
-    lr = lr_at(config, step, steps_per_epoch)
-    for epoch in range(start_epoch, config.epochs):
-        if stopped:
-            break
-        _seed_epoch(config.seed, epoch, rank, train_loader)
-        net.train()
-        rates = FiringRates(raw).attach()
-        totals = [0.0, 0.0, 0.0]  # loss * n, correct, n (all processes)
-        epoch_steps: list[dict[str, Any]] = []
-        bar = _progress(progress and lead, steps_per_epoch, f"epoch {epoch + 1}/{config.epochs}")
-        try:
-            for x, y in train_loader:
-                lr = lr_at(config, step, steps_per_epoch)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                x, y = _as_model_input(x.to(device, non_blocking=True), sequence_input), y.to(device)
-                optimizer.zero_grad(set_to_none=True)
-                with _autocast(device, amp):
-                    out = net(x)  # [T, B, C]
-                    loss = loss_fn(out, y)
-                scaler.scale(loss).backward()
-                if config.grad_clip is not None:
-                    scaler.unscale_(optimizer)
-                    nn.utils.clip_grad_norm_(raw.parameters(), config.grad_clip)
-                scaler.step(optimizer)
-                scaler.update()
-                n = y.shape[0]
-                local_stop = float(stop_event is not None and stop_event.is_set())
-                loss_sum, correct, n_all, stop_votes = _all_reduce(
-                    [float(loss.detach()) * n, float((rate_predict(out.detach()) == y).sum()), float(n), local_stop])
-                totals = [totals[0] + loss_sum, totals[1] + correct, totals[2] + n_all]
-                step += 1
-                record = dict(step=step, epoch=epoch + 1, loss=loss_sum / n_all, acc=correct / n_all, lr=lr,
-                              time_s=elapsed0 + time.perf_counter() - t0)
-                history.steps.append(record)
-                epoch_steps.append(record)
-                if lead:
-                    cbs.fire("step_end", record)
-                if bar is not None:
-                    bar.set_postfix(loss=f"{record['loss']:.4f}", acc=f"{record['acc']:.3f}", refresh=False)
-                    bar.update(1)
-                if stop_votes > 0 or (size == 1 and stop_event is not None and stop_event.is_set()):
-                    stopped = True  # set during this step (or by its callbacks): no further batch runs
-                    break
-        finally:
-            rates.detach()
-            if bar is not None:
-                bar.close()
-        if stopped and len(epoch_steps) < steps_per_epoch:
-            if writer is not None:
-                writer.append(epoch_steps, [])
-            break
-        rates.sync()
-        record = dict(epoch=epoch + 1, train_loss=totals[0] / totals[2], train_acc=totals[1] / totals[2],
-                      test_loss=None, test_acc=None, lr=lr, time_s=0.0, firing_rates=rates.compute())
-        if test_loader is not None:
-            ev = _evaluate(fast, raw, test_loader, loss_fn, device, amp, sequence_input, False, False)
-            record.update(test_loss=ev["loss"], test_acc=ev["acc"], test_firing_rates=ev["firing_rates"])
-        if probe is not None and lead:
-            record["probe"] = _run_probe(raw, probe, device, amp, sequence_input)
-        record["time_s"] = elapsed0 + time.perf_counter() - t0
-        if lead:
-            cbs.fire("epoch_record", record)  # a callback may add entries (e.g. the doctor's findings) before storing
-        history.epochs.append(record)
+        history = History(config=full_config, name=name)
+        start_epoch, step, elapsed0, write_config = 0, 0, 0.0, True
+        if resume is not None:
+            state = load_checkpoint(resume, map_location=device)
+            full_config, note = check_resume(state, source=resume, config=config, full_config=full_config,
+                                             steps_per_epoch=steps_per_epoch, batch_size=batch_size)
+            if note is not None and lead:
+                warnings.warn(note, ResumeWarning, stacklevel=2)
+            load_weights(raw, state["model"], resume)
+            optimizer.load_state_dict(state["optimizer"])
+            if amp and state.get("scaler"):
+                scaler.load_state_dict(state["scaler"])
+            start_epoch, step, elapsed0 = int(state["epoch"]), int(state["step"]), float(state["time_s"])
+            history = History(steps=list(state["history"]["steps"]), epochs=list(state["history"]["epochs"]),
+                              config=full_config, name=name)
+            write_config = note is not None  # config.json keeps the recipe; an extension is recorded in it
+        writer = RunWriter(run_dir, enabled=lead) if run_dir is not None else None
         if writer is not None:
-            writer.append(epoch_steps, [record])
-            writer.checkpoint(dict(
-                format=1, model=raw.state_dict(), optimizer=optimizer.state_dict(), scaler=scaler.state_dict(),
-                epoch=epoch + 1, step=step, time_s=record["time_s"], steps_per_epoch=steps_per_epoch,
-                train_config=config.to_dict(), run_config=full_config,
-                history=dict(steps=history.steps, epochs=history.epochs),
-            ))
+            writer.start(full_config, history, write_config=write_config)
         if lead:
-            cbs.fire("epoch_end", record)
-        if epoch + 1 < config.epochs:
-            stopped = _stop_requested(stop_event)
+            cbs.fire("fit_start", dict(name=name, config=full_config, epochs=config.epochs, start_epoch=start_epoch,
+                                       steps_per_epoch=steps_per_epoch, rank=rank, world_size=size))
 
-    history.stopped = stopped
-    metrics = final_metrics(history, stopped)
-    if writer is not None:
-        writer.finish(metrics)
+        t0 = time.perf_counter()
+        stopped = _stop_requested(stop_event)
+        lr = lr_at(config, step, steps_per_epoch)
+        for epoch in range(start_epoch, config.epochs):
+            if stopped:
+                break
+            _seed_epoch(config.seed, epoch, rank, train_loader)
+            net.train()
+            rates = FiringRates(raw).attach()
+            totals = [0.0, 0.0, 0.0]  # loss * n, correct, n (all processes)
+            epoch_steps: list[dict[str, Any]] = []
+            bar = _progress(progress and lead, steps_per_epoch, f"epoch {epoch + 1}/{config.epochs}")
+            try:
+                for x, y in train_loader:
+                    lr = lr_at(config, step, steps_per_epoch)
+                    for group in optimizer.param_groups:
+                        group["lr"] = lr
+                    x, y = _as_model_input(x.to(device, non_blocking=True), sequence_input), y.to(device)
+                    optimizer.zero_grad(set_to_none=True)
+                    with _autocast(device, amp):
+                        out = net(x)  # [T, B, C]
+                        loss = loss_fn(out, y)
+                    scaler.scale(loss).backward()
+                    if config.grad_clip is not None:
+                        scaler.unscale_(optimizer)
+                        norm = float(nn.utils.clip_grad_norm_(raw.parameters(), config.grad_clip))
+                    else:
+                        norm = 0.0 if amp else grad_norm(raw.parameters())  # amp: the scaler handles overflow
+                    n, loss_value = y.shape[0], float(loss.detach())
+                    bad = not math.isfinite(loss_value) or (not amp and not math.isfinite(norm))
+                    local_stop = float(stop_event is not None and stop_event.is_set())
+                    loss_sum, correct, n_all, stop_votes, bad_votes = _all_reduce(
+                        [loss_value * n, float((rate_predict(out.detach()) == y).sum()), float(n), local_stop,
+                         float(bad)])
+                    if bad_votes > 0:  # before the optimiser step: the weights stay those of the last good step
+                        message = nonfinite_message(loss_sum / n_all, norm, epoch=epoch + 1, step=step + 1)
+                        _fail(writer, history, epoch_steps, message, epoch + 1, step + 1)
+                    scaler.step(optimizer)
+                    scaler.update()
+                    totals = [totals[0] + loss_sum, totals[1] + correct, totals[2] + n_all]
+                    step += 1
+                    record = dict(step=step, epoch=epoch + 1, loss=loss_sum / n_all, acc=correct / n_all, lr=lr,
+                                  time_s=elapsed0 + time.perf_counter() - t0)
+                    history.steps.append(record)
+                    epoch_steps.append(record)
+                    if lead:
+                        cbs.fire("step_end", record)
+                    if bar is not None:
+                        bar.set_postfix(loss=f"{record['loss']:.4f}", acc=f"{record['acc']:.3f}", refresh=False)
+                        bar.update(1)
+                    if stop_votes > 0 or (size == 1 and stop_event is not None and stop_event.is_set()):
+                        stopped = True  # set during this step (or by its callbacks): no further batch runs
+                        break
+            finally:
+                rates.detach()
+                if bar is not None:
+                    bar.close()
+            if stopped and len(epoch_steps) < steps_per_epoch:
+                if writer is not None:
+                    writer.append(epoch_steps, [])
+                break
+            median = divergence([r["loss"] for r in epoch_steps], history.steps[0]["loss"], config.diverge_factor)
+            if median is not None:
+                _fail(writer, history, epoch_steps, divergence_message(
+                    median, history.steps[0]["loss"], config.diverge_factor, epoch=epoch + 1, step=step, lr=config.lr),
+                    epoch + 1, step)
+            rates.sync()
+            record = dict(epoch=epoch + 1, train_loss=totals[0] / totals[2], train_acc=totals[1] / totals[2],
+                          test_loss=None, test_acc=None, lr=lr, time_s=0.0, firing_rates=rates.compute())
+            if test_loader is not None:
+                ev = _evaluate(fast, raw, test_loader, loss_fn, device, amp, sequence_input, False, False)
+                record.update(test_loss=ev["loss"], test_acc=ev["acc"], test_firing_rates=ev["firing_rates"])
+            if probe is not None and lead:
+                record["probe"] = _run_probe(raw, probe, device, amp, sequence_input)
+            record["time_s"] = elapsed0 + time.perf_counter() - t0
+            if lead:
+                cbs.fire("epoch_record", record)  # a callback may add entries (the doctor's findings) before storing
+            history.epochs.append(record)
+            if writer is not None:
+                writer.append(epoch_steps, [record])
+                writer.checkpoint(dict(
+                    format=1, model=raw.state_dict(), optimizer=optimizer.state_dict(), scaler=scaler.state_dict(),
+                    epoch=epoch + 1, step=step, time_s=record["time_s"], steps_per_epoch=steps_per_epoch,
+                    batch_size=batch_size, train_config=config.to_dict(), run_config=full_config,
+                    history=dict(steps=history.steps, epochs=history.epochs),
+                ))
+            if lead:
+                cbs.fire("epoch_end", record)
+            if epoch + 1 < config.epochs:
+                stopped = _stop_requested(stop_event)
+
+        history.stopped = stopped
+        metrics = final_metrics(history, stopped)
+        if writer is not None:
+            writer.finish(metrics)
     if lead:
         cbs.fire("fit_end", dict(history=history, stopped=stopped, metrics=metrics))
     return history
+
+
+def _open_run(run_dir: str | Path | None, lead: bool, resume: bool) -> RunLock | nullcontext:
+    """Claim and lock ``run_dir`` on rank 0 (see :func:`spikelab.training.folders.open_run`); every process learns
+    whether that worked, so none waits forever for a rank that gave up."""
+    if run_dir is None:
+        return nullcontext()
+    lock, error = None, None
+    if lead:
+        try:
+            lock = open_run(run_dir, resume=resume)
+        except (OSError, ValueError) as err:
+            error = err
+    if _all_reduce([float(error is not None)])[0] > 0:
+        raise error if error is not None else RunFolderError(f"process 0 could not open the run folder {run_dir}")
+    return lock if lock is not None else nullcontext()
+
+
+def _fail(writer: RunWriter | None, history: History, epoch_steps: list[dict[str, Any]], message: str,
+          epoch: int, step: int) -> None:
+    """Record a numerical failure (the good steps of the epoch, ``metrics.json`` with the error) and raise it."""
+    if writer is not None:
+        writer.append(epoch_steps, [])
+        writer.finish({**final_metrics(history, False), "error": message})
+    raise DivergenceError(message, epoch=epoch, step=step, history=history)
 
 
 def _stop_requested(stop_event: threading.Event | None) -> bool:

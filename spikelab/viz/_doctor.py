@@ -1,8 +1,8 @@
-"""The training doctor in the panels, without widgets: the network presets and the findings list's HTML.
+"""The training doctor in the panels, without widgets: the network presets' labels and the findings list's HTML.
 
-- :func:`apply_preset` turns a freshly built model into the network a preset describes: ``"healthy"`` leaves it,
-  ``"break it"`` raises every threshold far above the batch-normed currents and narrows the surrogate
-  (:func:`spikelab.analysis.break_it`), so that a student sees the doctor at work.
+- :data:`PRESET_LABELS`: the network presets (:func:`spikelab.analysis.doctor.apply_preset`) as a control shows
+  them; ``"break it"`` raises every threshold far above the batch-normed currents and narrows the surrogate, so
+  that a student sees the doctor at work.
 - :func:`findings_html` renders a doctor's log (``[{"epoch", "findings"}]``, see
   :class:`~spikelab.analysis.DoctorCallback`) as a short list: each ``(layer, kind)`` once, with its latest value,
   when it was first found, its advice, and whether a later diagnosis no longer found it.
@@ -13,23 +13,8 @@ import html
 import re
 from typing import Any
 
-from torch import nn
-
-from spikelab._checks import check_choice
-
-PRESETS = ("healthy", "break it")
-#: what each preset does, for a control's labels
+#: the labels of the network presets (:data:`spikelab.analysis.doctor.PRESETS`) in a control
 PRESET_LABELS = {"healthy": "healthy", "break it": "break it"}
-
-
-def apply_preset(model: nn.Module, preset: str) -> nn.Module:
-    """Apply ``preset`` (one of :data:`PRESETS`) to ``model`` in place; returns ``model``."""
-    from spikelab.analysis import break_it
-
-    check_choice(preset, "preset", PRESETS)
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
-    return break_it(model) if preset == "break it" else model
 
 
 def _code(text: str) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 
 from spikelab._checks import check_choice, check_int, check_positive, check_range
 from spikelab.history import History
-from spikelab.viz._doctor import PRESETS
+from spikelab.recipe import DEFAULTS, run_name
 
 TASK_STATES = ("idle", "running", "done", "stopped", "failed")
 
@@ -118,23 +118,26 @@ TRAIN_MODELS = ("conv-small", "mlp")
 @dataclass(frozen=True)
 class TrainSettings:
     """What a training panel trains: dataset and model names, loss (``"sdt"``/``"tet"`` with ``lam``), time steps
-    ``T``, ``epochs``, learning rate ``lr`` (Adam, cosine schedule), ``batch_size``, and ``limit`` (samples kept
-    per split, None for all), and ``preset``: the network as built (``"healthy"``) or broken on purpose so that the
-    training doctor has something to report (``"break it"``, :func:`spikelab.viz._doctor.apply_preset`).
+    ``T``, ``epochs``, learning rate ``lr``, ``batch_size``, and ``limit`` (samples kept per split, None for all).
+    The rest of the recipe (Adam, cosine schedule, seed) and every default are those of ``spikelab train``
+    (:data:`spikelab.recipe.DEFAULTS`). ``preset`` is the network as built (``"healthy"``) or broken on purpose so
+    that the training doctor has something to report (``"break it"``, :func:`spikelab.analysis.doctor.apply_preset`).
     Invalid values raise ``ValueError``/``TypeError`` with a readable message."""
 
-    dataset: str = "digits"
-    model: str = "conv-small"
-    loss: str = "sdt"
+    dataset: str = DEFAULTS["dataset"]
+    model: str = DEFAULTS["model"]
+    loss: str = DEFAULTS["loss"]
     lam: float = 0.05
-    T: int = 4
-    epochs: int = 20
-    lr: float = 5e-3
-    batch_size: int = 64
+    T: int = DEFAULTS["T"]
+    epochs: int = DEFAULTS["epochs"]
+    lr: float = DEFAULTS["lr"]
+    batch_size: int = DEFAULTS["batch_size"]
     limit: int | None = None
     preset: str = "healthy"
 
     def __post_init__(self) -> None:
+        from spikelab.analysis.doctor import PRESETS
+
         check_choice(self.preset, "preset", PRESETS)
         check_choice(self.dataset, "dataset", TRAIN_DATASETS)
         check_choice(self.model, "model", TRAIN_MODELS)
@@ -150,8 +153,22 @@ class TrainSettings:
             check_int(self.limit, "limit", minimum=1)
 
     def run_name(self) -> str:
-        """A run folder name: ``<dataset>-<model>-<loss>-T<T>-<date>-<time>``."""
-        return f"{self.dataset}-{self.model}-{self.loss}-T{self.T}-{time.strftime('%Y%m%d-%H%M%S')}"
+        """The run folder name, as ``spikelab train`` names it: ``<model>-<dataset>-<date>-<time>``."""
+        return run_name(self.model, self.dataset)
+
+    def run_config(self) -> dict[str, Any]:
+        """The run settings ``spikelab train`` would store for the same choice (before the data adds its own), and
+        ``preset`` if the network is broken on purpose (so that ``spikelab eval`` rebuilds it broken)."""
+        return dict(model=self.model, dataset=self.dataset, data_root=None, limit=self.limit, augment=False,
+                    size=None, T=self.T, batch_size=self.batch_size,
+                    **({"preset": self.preset} if self.preset != "healthy" else {}))
+
+    def train_config(self):
+        """The :class:`~spikelab.training.TrainConfig` ``spikelab train`` would build for the same choice."""
+        from spikelab.training import TrainConfig
+
+        return TrainConfig(epochs=self.epochs, lr=float(self.lr), optimizer=DEFAULTS["optimizer"],
+                           schedule=DEFAULTS["schedule"], loss=self.loss, lam=self.lam, seed=DEFAULTS["seed"])
 
 
 class TrainingJob:
@@ -161,21 +178,28 @@ class TrainingJob:
     ready), ``"step"``, ``"epoch"``, ``"end"`` (always last, also after a failure or a stop). Meanwhile ``history``
     grows step by step, ``epoch_end_steps[e]`` is the step at which epoch ``e + 1`` ended, and
     :meth:`take_spikes` returns the first sample's spikes of the latest batch and the firing rates since the last
-    call. The run folder is ``runs_dir / settings.run_name()``. The training doctor
-    (:class:`~spikelab.analysis.DoctorCallback`, on the first test batch) diagnoses the network before training and
-    after every epoch; its log is ``doctor_log``, up to date when ``"start"`` and each ``"epoch"`` are emitted.
+    call.
+
+    The run is a run like any ``spikelab train`` run: its folder under ``runs_dir`` is claimed with the same
+    function and name format when it starts (``run_dir``, None before), locked while it trains, and holds the same
+    settings, so ``spikelab eval`` and ``spikelab train --resume`` accept it. A run that fails before its first
+    epoch leaves no folder.
+
+    The training doctor (:class:`~spikelab.analysis.DoctorCallback`, on the first test batch) diagnoses the network
+    before training and after every epoch; its log is ``doctor_log``, up to date when ``"start"`` and each
+    ``"epoch"`` are emitted.
     """
 
     def __init__(self, settings: TrainSettings, *, runs_dir: str | os.PathLike,
                  listener: Callable[[str, "TrainingJob"], None] | None = None) -> None:
         if not isinstance(settings, TrainSettings):
             raise TypeError(f"settings must be a TrainSettings, got {type(settings).__name__}")
+        if not isinstance(runs_dir, (str, os.PathLike)):
+            raise TypeError(f"runs_dir must be a folder path, got {type(runs_dir).__name__}")
         self.settings = settings
-        base = Path(runs_dir) / settings.run_name()
-        self.run_dir, k = base, 2
-        while self.run_dir.exists():  # two runs started within one second keep apart
-            self.run_dir, k = base.with_name(f"{base.name}-{k}"), k + 1
-        self.history = History(config=asdict(settings), name=self.run_dir.name)
+        self.runs_dir = Path(runs_dir)
+        self.run_dir: Path | None = None
+        self.history = History(config=asdict(settings), name=settings.run_name())
         self.epoch_end_steps: list[int] = []
         self.total_steps = 0
         self.task = BackgroundTask()
@@ -214,35 +238,36 @@ class TrainingJob:
             self._listener(event, self)
 
     def _run(self, stop_event: threading.Event) -> History:
-        from spikelab import data, models
+        import torch
+
+        from spikelab import recipe
         from spikelab.analysis import DoctorCallback
         from spikelab.losses import get_loss
         from spikelab.metrics import FiringRates, SpikeSample
-        from spikelab.training import TrainConfig, fit
-        from spikelab.viz._doctor import apply_preset
+        from spikelab.training import claim_run, fit
 
         s = self.settings
-        is_event = s.dataset.endswith("-events")
-        loaders = data.make_loaders(s.dataset, batch_size=s.batch_size, T=s.T if is_event else None, limit=s.limit)
-        info = loaders[2]
-        net = models.build(s.model, num_classes=info.num_classes, in_channels=info.input_shape[-3], T=s.T,
-                           input_size=tuple(info.input_shape[-2:]))
-        apply_preset(net, s.preset)
-        x, y = next(iter(loaders[1]))
-        doctor = DoctorCallback(net, x.transpose(0, 1).contiguous() if is_event else x, y,
-                                loss=get_loss(s.loss, lam=s.lam), warn=False)
-        self.doctor_log = doctor.log
-        sample, rates = SpikeSample(net, max_neurons=256).attach(), FiringRates(net).attach()
-        self._meters = (sample, rates)
-        config = TrainConfig(epochs=s.epochs, lr=s.lr, loss=s.loss, lam=s.lam)
-        run_config = dict(dataset=s.dataset, model=s.model, T=s.T, batch_size=s.batch_size, limit=s.limit,
-                          preset=s.preset)
-        try:
-            result = fit(net, loaders, config, callbacks=[doctor, self._on_event], stop_event=stop_event,
-                         run_dir=self.run_dir, run_config=run_config, progress=False)
-        finally:
-            sample.detach()
-            rates.detach()
+        config = s.train_config()
+        with claim_run(self.runs_dir, base=s.run_name()) as run:
+            self.run_dir = run.path
+            self.history.name = run.path.name
+            cfg = s.run_config()
+            loaders = recipe.make_data(cfg, batch_size=s.batch_size, seed=config.seed)
+            cfg = recipe.with_data(cfg, loaders[2])
+            torch.manual_seed(config.seed)  # the weights spikelab train would start from
+            net = recipe.build_model(cfg)
+            x, y = next(iter(loaders[1]))
+            doctor = DoctorCallback(net, x.transpose(0, 1).contiguous() if cfg["is_event"] else x, y,
+                                    loss=get_loss(s.loss, lam=s.lam), warn=False)
+            self.doctor_log = doctor.log
+            sample, rates = SpikeSample(net, max_neurons=256).attach(), FiringRates(net).attach()
+            self._meters = (sample, rates)
+            try:
+                result = fit(net, loaders, config, callbacks=[doctor, self._on_event], stop_event=stop_event,
+                             run_dir=run.path, run_config=cfg, progress=False)
+            finally:
+                sample.detach()
+                rates.detach()
         self.history = result
         return result
 

@@ -99,9 +99,11 @@ def test_image_folder_errors(tmp_path, monkeypatch):
     png.mkdir(parents=True)
     (png / "x.png").write_bytes(b"\x89PNG\r\n\x1a\n")
     monkeypatch.setitem(sys.modules, "PIL", None)  # as if Pillow were not installed
-    ds = data.ImageFolder(tmp_path / "png")
+    monkeypatch.setitem(sys.modules, "PIL.Image", None)
+    with pytest.raises(ImportError, match=r"Pillow .*spikelab\[images\]"):  # when the folder is opened
+        data.ImageFolder(tmp_path / "png")
     with pytest.raises(ImportError, match="Pillow"):
-        ds[0]
+        data.read_image(png / "x.png")
     np.save(png / "bad.npy", np.full((2, 2), 3.0))
     with pytest.raises(data.DataFormatError, match=r"\[0, 1\]"):
         data.read_image(png / "bad.npy")
@@ -122,3 +124,42 @@ def test_test_folder_lacking_a_class_keeps_the_train_labels(tmp_path):
     np.save(tmp_path / "val" / "dog" / "0.npy", np.zeros((2, 2), np.uint8))
     with pytest.raises(ValueError, match="dog"):
         data.load("folder", root=tmp_path, split="test")
+
+
+def _mixed_sizes(root):
+    for c, shapes in (("a", [(6, 5), (6, 5)]), ("b", [(6, 5), (9, 7)])):
+        (root / c).mkdir(parents=True)
+        for i, shape in enumerate(shapes):
+            np.save(root / c / f"{i}.npy", np.full(shape, 0.5, dtype=np.float32))
+
+
+def test_images_of_two_sizes_are_a_clear_error_or_resized(tmp_path):
+    _mixed_sizes(tmp_path / "tree")
+    ds = data.ImageFolder(tmp_path / "tree")
+    assert ds.sample_shape == (1, 6, 5) and ds[0][0].shape == (1, 6, 5)
+    with pytest.raises(data.DataFormatError, match=r"1x9x7 .* is 1x6x5; images of different sizes need a resize"):
+        ds[3]
+    loader = torch.utils.data.DataLoader(ds, batch_size=4)
+    with pytest.raises(data.DataFormatError, match="--size H W"):
+        next(iter(loader))
+    resized = data.ImageFolder(tmp_path / "tree", size=(4, 4))
+    batch = next(iter(torch.utils.data.DataLoader(resized, batch_size=4)))[0]
+    assert batch.shape == (4, 1, 4, 4)
+    torch.testing.assert_close(batch, torch.full((4, 1, 4, 4), 0.5))  # a constant image stays constant
+
+
+def test_grey_and_colour_images_are_not_mixed(tmp_path):
+    (tmp_path / "a").mkdir()
+    np.save(tmp_path / "a" / "0.npy", np.zeros((4, 4), np.uint8))
+    np.save(tmp_path / "a" / "1.npy", np.zeros((4, 4, 3), np.uint8))
+    with pytest.raises(data.DataFormatError, match="grey and colour"):
+        data.ImageFolder(tmp_path, size=4)[1]
+
+
+def test_train_and_test_splits_of_other_shapes_are_refused(tmp_path):
+    for split, shape in (("train", (6, 6)), ("test", (5, 5))):
+        (tmp_path / split / "a").mkdir(parents=True)
+        np.save(tmp_path / split / "a" / "0.npy", np.zeros(shape, np.uint8))
+    with pytest.raises(data.DataFormatError, match=r"test split's samples are \(1, 5, 5\) .* \(1, 6, 6\)"):
+        data.make_loaders(str(tmp_path), batch_size=2)
+    assert data.make_loaders(str(tmp_path), batch_size=2, size=4)[2].input_shape == (1, 4, 4)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
-from spikelab import cli_train, data
+import pytest
+
+from spikelab import data, recipe
 from spikelab.analysis import diagnose, findings_of, format_findings
 from spikelab.cli import main
 from spikelab.training import load_checkpoint, load_run
@@ -13,14 +15,14 @@ SMOKE = ["--limit", "120", "--epochs", "2", "--no-progress", "--device", "cpu"]
 
 
 def test_train_diagnose_prints_new_findings_once_and_stores_them(tmp_path, capsys, monkeypatch):
-    build = cli_train._build_model
+    build = recipe.build_model
 
-    def broken(cfg):
-        model = build(cfg)
+    def broken(cfg, *args, **kwargs):
+        model = build(cfg, *args, **kwargs)
         model.body.sn1.v_th = 100.0  # far above its batch-normed input currents: silent
         return model
 
-    monkeypatch.setattr(cli_train, "_build_model", broken)
+    monkeypatch.setattr(recipe, "build_model", broken)
     assert main(["train", "--out", str(tmp_path), "--name", "sick", "--diagnose", *SMOKE]) == 0
     out = capsys.readouterr().out
     lines = [ln for ln in out.splitlines() if ln.startswith("doctor, ")]
@@ -46,8 +48,7 @@ def test_eval_prints_the_diagnosis_of_the_evaluated_model(tmp_path, capsys):
     out = capsys.readouterr().out
     # oracle: diagnose() on the same weights, in eval mode, on the first test batch (all 120 samples)
     ckpt = load_checkpoint(tmp_path / "ev")
-    model = cli_train._build_model(ckpt["run_config"])
-    model.load_state_dict(ckpt["model"])
+    model = recipe.build_model(ckpt["run_config"], ckpt["model"])
     x, y = next(iter(data.make_loaders("digits", batch_size=256, limit=120)[1]))
     findings = diagnose(model.eval(), x, y)
     head = re.search(r"^training doctor \(first batch of 120, eval mode\): (.*)$", out, re.M)
@@ -63,6 +64,8 @@ def test_a_run_broken_on_purpose_is_rebuilt_broken():
     from spikelab.analysis.doctor import BROKEN_SURROGATE, BROKEN_V_TH
 
     cfg = dict(model="conv-small", T=4, num_classes=10, input_shape=[1, 8, 8], is_event=False)
-    healthy, broken = cli_train._build_model(cfg), cli_train._build_model({**cfg, "preset": "break it"})
+    healthy, broken = recipe.build_model(cfg), recipe.build_model({**cfg, "preset": "break it"})
     assert [n.v_th for _, n in healthy.neurons()] == [1.0, 1.0]
     assert [(n.v_th, n.surrogate) for _, n in broken.neurons()] == [(BROKEN_V_TH, BROKEN_SURROGATE)] * 2
+    with pytest.raises(ValueError, match="preset"):
+        recipe.build_model({**cfg, "preset": "broken"})

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 
 import pytest
@@ -90,7 +91,8 @@ def test_run_folder_files(tmp_path):
     h = fit(_model(), _loaders(), run_dir=run, run_config={"model": "tiny", "T": 2}, callbacks=live_reader,
             epochs=2, **QUIET)
     assert seen_lines == [1, 2]
-    assert sorted(p.name for p in run.iterdir()) == ["checkpoint.pt", "config.json", "history.jsonl", "metrics.json"]
+    assert sorted(p.name for p in run.iterdir()) == [".run.lock", "checkpoint.pt", "config.json", "history.jsonl",
+                                                 "metrics.json"]
     config = json.loads((run / "config.json").read_text())
     assert config["model"] == "tiny" and config["epochs"] == 2 and config["loss"] == "sdt"
     loaded = load_run(run)
@@ -137,3 +139,21 @@ def test_checkpoints_are_atomic_and_loaded_weights_only(tmp_path):
         load_checkpoint(tmp_path / "junk.pt")
     with pytest.raises(FileNotFoundError):
         load_checkpoint(tmp_path / "none.pt")
+
+
+def test_atomic_write_removes_the_temporaries_of_dead_writers(tmp_path):
+    import subprocess
+    import sys
+
+    from spikelab.training import atomic_write
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)  # a process that has ended
+    stale = tmp_path / f".table.json.{dead_pid}.0badc0de.tmp"
+    live = tmp_path / f".table.json.{os.getppid()}.0badc0de.tmp"  # a writer still at work: not ours to remove
+    other = tmp_path / f".other.json.{dead_pid}.0badc0de.tmp"
+    for f in (stale, live, other):
+        f.write_text("half")
+    atomic_write(tmp_path / "table.json", lambda f: f.write("{}"))
+    assert (tmp_path / "table.json").read_text() == "{}"
+    assert not stale.exists() and live.exists() and other.exists()

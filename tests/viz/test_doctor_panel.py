@@ -2,16 +2,19 @@
 shows what the doctor found (the same findings as the run's history); a healthy network gets an all-clear."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from spikelab.analysis import findings_of
+from spikelab.cli import main
 from spikelab.training import load_checkpoint
 from spikelab.history import History
-from spikelab.viz._doctor import PRESETS
+from spikelab.analysis.doctor import PRESETS
 from spikelab.viz.widgets import TrainingPanel, TrainSettings
 
 
-def test_break_it_shows_the_findings_with_their_advice(tmp_path):
+def test_break_it_shows_the_findings_with_their_advice(tmp_path, capsys):
     p = TrainingPanel(settings=TrainSettings(model="mlp"), runs_dir=tmp_path, smoke=True)
     assert p.controls["preset"].value == "healthy" and set(dict(p.controls["preset"].options).values()) == set(PRESETS)
     assert "before training and after every epoch" in p.findings.value
@@ -28,6 +31,10 @@ def test_break_it_shows_the_findings_with_their_advice(tmp_path):
     stored = findings_of(History.from_jsonl(p.job.run_dir / "history.jsonl"))
     assert stored == [f for e in log for f in e["findings"]]
     assert load_checkpoint(p.job.run_dir)["run_config"]["preset"] == "break it"
+    # the run keeps its preset, so spikelab eval rebuilds the broken network, not a healthy one
+    capsys.readouterr()
+    assert main(["eval", str(p.job.run_dir), "--no-progress", "--device", "cpu"]) == 0
+    assert re.search(r"^  body\.sn1: silent \(0\)\.", capsys.readouterr().out, re.M)
 
 
 def test_a_healthy_network_gets_an_all_clear(tmp_path):

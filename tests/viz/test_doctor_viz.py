@@ -7,8 +7,8 @@ import torch
 
 from spikelab import models, surrogate
 from spikelab.analysis import diagnose
-from spikelab.analysis.doctor import BROKEN_V_TH
-from spikelab.viz._doctor import PRESETS, apply_preset, findings_html
+from spikelab.analysis.doctor import BROKEN_V_TH, PRESETS, apply_preset
+from spikelab.viz._doctor import findings_html
 
 
 def build(name: str = "conv-small") -> models.SpikingModel:

@@ -2,7 +2,9 @@
 the throttle, the background task and the training job."""
 from __future__ import annotations
 
+import json
 import math
+import re
 import subprocess
 import sys
 
@@ -144,7 +146,20 @@ def test_train_settings_validate_with_readable_messages():
         TrainSettings(model="resnet19")
     with pytest.raises(ValueError, match="lam must be in"):
         TrainSettings(lam=2.0)
-    assert TrainSettings().run_name().startswith("digits-conv-small-sdt-T4-")
+    assert re.fullmatch(r"conv-small-digits-\d{8}-\d{6}", TrainSettings().run_name())  # the CLI's format
+
+
+def test_train_settings_have_the_cli_defaults():
+    from spikelab.cli import build_parser
+    from spikelab.recipe import DEFAULTS
+
+    s = TrainSettings()
+    assert (s.model, s.dataset, s.loss, s.T, s.epochs, s.lr, s.batch_size) == tuple(
+        DEFAULTS[k] for k in ("model", "dataset", "loss", "T", "epochs", "lr", "batch_size"))
+    config = s.train_config()
+    assert (config.optimizer, config.schedule, config.seed) == (DEFAULTS["optimizer"], DEFAULTS["schedule"], 0)
+    text = build_parser()._subparsers._group_actions[0].choices["train"].format_help()
+    assert f"(default: {DEFAULTS['epochs']})" in text and f"(default: {DEFAULTS['lr']})" in text
 
 
 def test_training_job_records_what_fit_writes(tmp_path):
@@ -165,10 +180,49 @@ def test_training_job_records_what_fit_writes(tmp_path):
 
 
 def test_training_jobs_started_together_get_their_own_folders(tmp_path, monkeypatch):
-    monkeypatch.setattr(TrainSettings, "run_name", lambda self: "run")
+    monkeypatch.setattr(TrainSettings, "run_name", lambda self: "run")  # as if started in the same second
     (tmp_path / "run").mkdir()
-    (tmp_path / "run-2").mkdir()
-    assert TrainingJob(TrainSettings(), runs_dir=tmp_path).run_dir == tmp_path / "run-3"
+    (tmp_path / "run" / "notes.txt").write_text("someone else's")
+    jobs = [TrainingJob(TrainSettings(model="mlp", epochs=1, limit=32, batch_size=16), runs_dir=tmp_path)
+            for _ in range(3)]
+    assert all(j.run_dir is None for j in jobs)  # claimed when the run starts
+    for j in jobs:
+        j.start()
+    assert all(j.wait(60) and j.task.state == "done" for j in jobs), [j.task.error for j in jobs]
+    assert sorted(j.run_dir.name for j in jobs) == ["run-2", "run-3", "run-4"]
+    for j in jobs:  # each folder holds one whole run
+        assert [e["epoch"] for e in load_run(j.run_dir).epochs] == [1]
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["notes.txt"]
+
+
+def test_a_dashboard_run_is_a_first_class_run(tmp_path, capsys):
+    from spikelab.cli import main
+
+    job = TrainingJob(TrainSettings(model="mlp", epochs=1, limit=64, batch_size=16), runs_dir=tmp_path)
+    job.start()
+    assert job.wait(60) and job.task.state == "done", job.task.error
+    run = job.run_dir
+    cfg = json.loads((run / "config.json").read_text())
+    assert (cfg["model"], cfg["dataset"], cfg["batch_size"], cfg["optimizer"], cfg["schedule"]) == \
+        ("mlp", "digits", 16, "adam", "cosine")
+    assert main(["eval", str(run), "--limit", "64", "--no-progress"]) == 0
+    test_acc = load_run(run).epochs[0]["test_acc"]
+    assert f"accuracy {100 * test_acc:.2f} %" in capsys.readouterr().out  # same weights, same test samples
+    assert main(["train", "--resume", str(run), "--epochs", "2", "--no-progress"]) == 0
+    assert [e["epoch"] for e in load_run(run).epochs] == [1, 2]
+
+
+def test_a_dashboard_run_that_fails_before_its_first_epoch_leaves_no_folder(tmp_path, monkeypatch):
+    import spikelab.recipe
+
+    def bad_model(*args, **kwargs):
+        raise ValueError("no model today")
+
+    monkeypatch.setattr(spikelab.recipe, "build_model", bad_model)
+    job = TrainingJob(TrainSettings(model="mlp", limit=32), runs_dir=tmp_path)
+    job.start()
+    assert job.wait(60) and job.task.state == "failed" and job.task.error == "ValueError: no model today"
+    assert job.run_dir is not None and list(tmp_path.iterdir()) == []
 
 
 def test_training_job_stops_within_one_batch(tmp_path):

@@ -19,7 +19,8 @@ class RunComparison(Panel):
 
     Reads the run folders under ``root`` (written by ``spikelab train`` or a :class:`TrainingPanel`); Refresh
     rescans, so a run still training shows its progress so far, and selects runs that appeared since the last scan.
-    The newest ``preselect`` runs start selected.
+    The newest ``preselect`` runs start selected. The state column is :func:`spikelab.training.run_state`
+    (running, finished, stopped, failed, interrupted); a run that cannot be read is shown as unreadable.
     """
 
     def __init__(self, *, root: str | os.PathLike = "runs", preselect: int = 3) -> None:
@@ -30,6 +31,9 @@ class RunComparison(Panel):
         self.root = _css(W.Text(value=str(root), description="runs folder", style=_STYLE,
                                 layout=W.Layout(width="320px")), "runs-root")
         self.refresh_button = _css(W.Button(description="Refresh", icon="refresh"), "refresh")
+        self.export_button = _css(W.Button(description="Export NIR", icon="download",
+                                           tooltip="write each selected run's network to <run>/model.nir"),
+                                  "export-nir")
         self.select = _css(W.SelectMultiple(options=[], rows=8, description="runs", style=_STYLE,
                                             layout=W.Layout(width="320px")), "run-select")
         self.level = _css(W.ToggleButtons(options=["epochs", "steps"], value="epochs", description="per",
@@ -37,10 +41,12 @@ class RunComparison(Panel):
         self.table = _css(W.HTML(), "run-table")
         self.histories: dict[str, History] = {}
         out = self._output("run-curves", "340px")
-        self.widget = _css(W.HBox([_controls("Runs", self.root, self.refresh_button, self.select, self.level),
+        self.widget = _css(W.HBox([_controls("Runs", self.root, self.refresh_button, self.select, self.level,
+                                             self.export_button),
                                    W.VBox([self.message, out, self.table], layout=W.Layout(flex="1"))]),
                            "run-comparison")
         self.refresh_button.on_click(lambda _b: self.refresh())
+        self.export_button.on_click(lambda _b: self.export_nir())
         self._hold = False
         self.select.observe(lambda _c: None if self._hold else self.redraw(), "value")
         self.level.observe(lambda _c: self.redraw(), "value")
@@ -67,8 +73,9 @@ class RunComparison(Panel):
 
     @_guarded("drawing the runs")
     def redraw(self) -> None:
-        """Redraw the curves and the table for the selected runs."""
-        from spikelab.training import load_metrics, load_run
+        """Redraw the curves and the table for the selected runs. A run that cannot be read is listed as
+        ``unreadable`` and named in the message line; the others are drawn."""
+        from spikelab.training import load_metrics, load_run, run_state
 
         root = Path(self.root.value)
         if not self.select.options:
@@ -79,22 +86,52 @@ class RunComparison(Panel):
         if not self.select.value:
             self.report("select one or more runs to compare", "info")
             return
-        self.histories = {n: load_run(root / n) for n in self.select.value}
-        fig = curves_figure(self.histories, level=self.level.value, title="learning curves")
-        fig.update_layout(height=340, margin=dict(l=60, r=20, t=60, b=40))
-        self._draw("run-curves", fig)
-        rows = []
-        for n, h in self.histories.items():
-            cfg, m = h.config, load_metrics(root / n) or {}
-            state = "stopped" if m.get("stopped") else "finished" if m else "running"
-            cells = [n, cfg.get("dataset", ""), cfg.get("model", ""), cfg.get("loss", ""), cfg.get("T", ""),
-                     len(h.epochs), _fmt(h.last.get("test_acc")), _fmt(m.get("best_test_acc")), state]
-            rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
+        histories, rows, broken = {}, [], []
+        for n in self.select.value:
+            try:
+                h = load_run(root / n)
+                m, state = load_metrics(root / n) or {}, run_state(root / n)
+            except Exception as e:  # one corrupt run must not hide the others
+                broken.append(f"{n} ({type(e).__name__}: {e})")
+                rows.append([n, "", "", "", "", "", "", "", "unreadable"])
+                continue
+            histories[n] = h
+            cfg = h.config
+            rows.append([n, Path(str(cfg.get("dataset", ""))).name, cfg.get("model", ""), cfg.get("loss", ""),
+                         cfg.get("T", ""), len(h.epochs), _fmt(h.last.get("test_acc")),
+                         _fmt(m.get("best_test_acc")), state])
+        self.histories = histories
+        if histories:
+            fig = curves_figure(histories, level=self.level.value, title="learning curves")
+            fig.update_layout(height=340, margin=dict(l=60, r=20, t=60, b=40))
+            self._draw("run-curves", fig)
+        else:
+            self.outputs["run-curves"].outputs = ()
         head = "".join(f"<th>{h}</th>" for h in ("run", "dataset", "model", "loss", "T", "epochs", "test acc",
                                                  "best test acc", "state"))
-        self.table.value = (f'<table style="border-collapse:collapse" cellpadding="4"><tr>{head}</tr>'
-                            f'{"".join(rows)}</table>')
-        self.clear_message()
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
+        self.table.value = f'<table style="border-collapse:collapse" cellpadding="4"><tr>{head}</tr>{body}</table>'
+        if broken:
+            self.report(f"cannot read {len(broken)} run(s), left out: {'; '.join(broken)}")
+        else:
+            self.clear_message()
+
+    @_guarded("exporting to NIR")
+    def export_nir(self) -> list[Path]:
+        """The "Export NIR" button: write each selected run's network to ``<run>/model.nir`` (NIR, HDF5) with
+        :func:`spikelab.nir.export_run` (see docs/NIR.md); returns the files written."""
+        from spikelab.nir import export_run
+
+        if not self.select.value:
+            self.report("select the runs to export first", "info")
+            return []
+        written = []
+        for name in self.select.value:
+            out = Path(self.root.value) / name / "model.nir"
+            export_run(out.parent, out)
+            written.append(out)
+        self.report("wrote " + ", ".join(str(p) for p in written) + " (NIR; see docs/NIR.md)", "info")
+        return written
 
 
 def _fmt(x: Any) -> str:

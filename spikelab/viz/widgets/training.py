@@ -25,7 +25,8 @@ class TrainingPanel(Panel):
     Start validates the settings (a readable message if they are wrong) and runs a
     :class:`~spikelab.viz._live.TrainingJob` (``spikelab.training.fit`` in a thread, so the page stays responsive);
     Stop sets its stop event, which ``fit`` checks before every batch. Each run is written to a run folder under
-    ``runs_dir``, which :class:`RunComparison` reads. Loss and accuracy per step (and on the test split per epoch)
+    ``runs_dir``, which :class:`RunComparison` reads, and is a run like one of ``spikelab train`` (same defaults,
+    names and settings): ``spikelab eval`` and ``spikelab train --resume`` take it. Loss and accuracy per step (and on the test split per epoch)
     redraw at most twice a second, the raster (first sample of the latest batch, in the layer picked) and the
     firing rates every 1.5 s: each redraw costs the browser a render, and a backlog of them delays Stop.
     The training doctor's findings (``findings``, a short list with advice) appear before training and after each
@@ -196,7 +197,7 @@ class TrainingPanel(Panel):
                 self.status.value = (f"{'stopped' if task.state == 'stopped' else 'finished'} after "
                                      f"{len(job.history.steps)} steps"
                                      + (f", test acc {acc:.3f}" if acc is not None else "")
-                                     + f"; saved as {job.run_dir.name}")
+                                     + (f"; saved as {job.run_dir.name}" if job.run_dir is not None else ""))
                 self.progress.bar_style = "success" if task.state == "done" else "warning"
         self.progress.value = len(job.history.steps)
         self.findings.value = findings_html(job.doctor_log)
