@@ -2,6 +2,15 @@
 
 Each check raises ``TypeError`` or ``ValueError`` whose message names the argument and what was expected,
 so that bad input fails loudly at the boundary instead of deep inside a time loop.
+
+Rules they enforce across the package:
+
+- Range checks on tensors go through :func:`check_tensor_range`, which rejects NaN (a test written as
+  ``x.min() < lo or x.max() > hi`` is False for NaN and lets it through).
+- Currents, inputs and sequences are floating-point tensors (:func:`check_float_tensor`): integer and bool
+  tensors are not silently converted, complex ones are refused with a clear message.
+- Settings (thresholds, decays, widths, gains) are plain numbers: a 0-d tensor is read as a float, but one that
+  requires grad is refused (:func:`check_real`), since reading it as a float would silently cut its gradient.
 """
 from __future__ import annotations
 
@@ -41,8 +50,66 @@ def check_int(value: Any, name: str, minimum: int | None = None) -> int:
     return value
 
 
+def check_float_tensor(x: Any, name: str) -> torch.Tensor:
+    """Check that ``x`` is a real floating-point tensor (float16, bfloat16, float32 or float64).
+
+    Integer and bool tensors are refused rather than converted (``x.float()`` says what is meant), and so are
+    complex ones, whose imaginary part nothing in a spiking network could use.
+    """
+    check_tensor(x, name)
+    if not x.is_floating_point():
+        if x.is_complex():
+            fix = f"take {name}.real or {name}.abs() explicitly"
+        elif x.dtype == torch.uint8:
+            fix = f"convert it explicitly, e.g. {name}.float() (or {name}.float() / 255 for 8-bit images)"
+        else:
+            fix = f"convert it explicitly, e.g. {name}.float()"
+        raise TypeError(
+            f"{name} must be a real floating-point tensor (float16, bfloat16, float32 or float64), got {x.dtype}; "
+            f"{fix}"
+        )
+    return x
+
+
+def check_tensor_range(x: torch.Tensor, name: str, low: float, high: float, hint: str = "") -> torch.Tensor:
+    """Check that every entry of ``x`` lies in ``[low, high]``; NaN is out of range (unlike ``x.min() < low``).
+
+    The message gives the offending range and the number of NaN entries; ``hint`` is appended to it.
+    """
+    check_tensor(x, name)
+    if x.numel() == 0:
+        return x
+    xf = x.detach()
+    inside = (xf >= low) & (xf <= high)  # False for NaN
+    if not bool(inside.all()):
+        nan = int(torch.isnan(xf).sum()) if xf.is_floating_point() else 0
+        finite = xf[~torch.isnan(xf)] if nan else xf
+        got = f"range [{finite.min().item():.4g}, {finite.max().item():.4g}]" if finite.numel() else "no number"
+        if nan:
+            got += f" and {nan} NaN value{'s' if nan > 1 else ''}"
+        raise ValueError(f"{name} must lie in [{low:g}, {high:g}]{hint}, got {got}")
+    return x
+
+
+def check_not_learnable(value: Any, name: str, hint: str = "") -> None:
+    """Refuse a tensor that requires grad where a plain number (a fixed setting) is expected.
+
+    Such a tensor would be read once as a float, so its gradient would be silently lost; ``hint`` says where the
+    learnable version lives (e.g. PLIF for a learned decay).
+    """
+    if isinstance(value, torch.Tensor) and value.requires_grad:
+        raise TypeError(
+            f"{name} must be a number, got a tensor that requires grad: it would be read once as a float and never "
+            f"learn{hint or ' (pass a plain number, or value.item() if it is not meant to be learned)'}"
+        )
+
+
 def check_real(value: Any, name: str) -> float:
-    """Check that ``value`` is a finite real number (int or float, not bool) and return it as float."""
+    """Check that ``value`` is a finite real number (int or float, not bool) and return it as float.
+
+    A 0-d tensor is read as its value, unless it requires grad (see :func:`check_not_learnable`).
+    """
+    check_not_learnable(value, name)
     if isinstance(value, torch.Tensor) and value.dim() == 0:
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, (int, float)):

@@ -3,26 +3,30 @@
 - :func:`direct`: the analogue input repeated at every step (the first layer acts as the encoder; SPEC section 3).
 - :func:`rate`: Bernoulli ("Poisson") spikes with probability ``gain * x`` per step.
 - :func:`latency`: one spike per input, earlier for larger values (time to first spike).
+
+Inputs are real floating-point tensors (an integer, bool or complex ``x`` raises ``TypeError``: convert it, e.g.
+``x.float() / 255``); the outputs have ``x``'s dtype. Spikes are 0/1 in that dtype.
 """
 from __future__ import annotations
 
 
 import torch
 
-from spikelab._checks import check_choice, check_int, check_positive, check_range, check_tensor
+from spikelab._checks import (
+    check_choice,
+    check_float_tensor,
+    check_int,
+    check_positive,
+    check_range,
+    check_tensor_range,
+)
 
-
-def _check_unit_range(x: torch.Tensor, name: str) -> None:
-    if x.numel() and (x.min() < 0 or x.max() > 1):
-        raise ValueError(
-            f"{name} must lie in [0, 1] (normalise intensities first), got range "
-            f"[{x.min().item():.4g}, {x.max().item():.4g}]"
-        )
+_UNIT_HINT = " (normalise intensities first)"
 
 
 def direct(x: torch.Tensor, T: int) -> torch.Tensor:
     """Repeat ``x`` ``[B, ...]`` at each of ``T`` steps: ``[T, B, ...]`` (a read-only expanded view)."""
-    check_tensor(x, "x")
+    check_float_tensor(x, "x")
     check_int(T, "T", minimum=1)
     return x.unsqueeze(0).expand(T, *x.shape)
 
@@ -30,17 +34,22 @@ def direct(x: torch.Tensor, T: int) -> torch.Tensor:
 def rate(x: torch.Tensor, T: int, gain: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
     """Rate code: ``s[t] ~ Bernoulli(gain * x)`` independently per step; ``x`` in [0, 1], ``gain`` in (0, 1].
 
-    The expected firing rate of each input equals ``gain * x``. Pass a seeded ``generator`` for repeatable spikes.
+    The expected firing rate of each input equals ``gain * x``. The uniform draws and the comparison are made in
+    float64 whatever ``x``'s dtype, so the firing probability is exact to about 1e-16 for float16 and bfloat16
+    inputs too, and a seeded ``generator`` gives the same spikes for the same values in any dtype. NaN or values
+    outside [0, 1] raise ``ValueError``.
+
+    Returns:
+        spikes ``[T, *x.shape]`` (0/1 in ``x``'s dtype).
     """
-    check_tensor(x, "x")
+    check_float_tensor(x, "x")
     check_int(T, "T", minimum=1)
     gain = check_range(gain, "gain", 0.0, 1.0)
     if gain == 0.0:
         raise ValueError("gain must be > 0, got 0")
-    _check_unit_range(x, "x")
-    u = torch.rand((T, *x.shape), generator=generator, dtype=x.dtype if x.is_floating_point() else None,
-                   device=x.device)
-    return (u < gain * x).to(x.dtype if x.is_floating_point() else torch.float32)
+    check_tensor_range(x, "x", 0.0, 1.0, _UNIT_HINT)
+    u = torch.rand((T, *x.shape), generator=generator, dtype=torch.float64, device=x.device)
+    return (u < gain * x.detach().to(torch.float64)).to(x.dtype)
 
 
 def latency(
@@ -50,15 +59,19 @@ def latency(
 
     ``method="linear"``: spike time ``round((1 - x) * (T - 1))`` (``x = 1`` fires at step 0).
     ``method="log"``: the RC charging time ``tau * ln(x / (x - threshold))``, rounded and clipped to ``T - 1``.
-    Inputs at or below ``threshold`` never spike. ``x`` must lie in [0, 1].
+    Inputs at or below ``threshold`` never spike. ``x`` must lie in [0, 1] (NaN raises ``ValueError``); spike
+    times are computed in float64 whatever ``x``'s dtype.
+
+    Returns:
+        spikes ``[T, *x.shape]`` (0/1 in ``x``'s dtype).
     """
-    check_tensor(x, "x")
+    check_float_tensor(x, "x")
     check_int(T, "T", minimum=1)
     check_choice(method, "method", ("linear", "log"))
     threshold = check_range(threshold, "threshold", 0.0, 1.0)
     tau = check_positive(tau, "tau")
-    _check_unit_range(x, "x")
-    xf = x.to(torch.float64)
+    check_tensor_range(x, "x", 0.0, 1.0, _UNIT_HINT)
+    xf = x.detach().to(torch.float64)
     fires = xf > threshold
     if method == "linear":
         t_spike = torch.round((1 - xf) * (T - 1))
@@ -68,7 +81,7 @@ def latency(
     t_spike = t_spike.clamp(0, T - 1).long()
     steps = torch.arange(T, device=x.device).view(T, *([1] * x.dim()))
     out = (steps == t_spike.unsqueeze(0)) & fires.unsqueeze(0)
-    return out.to(x.dtype if x.is_floating_point() else torch.float32)
+    return out.to(x.dtype)
 
 
 ENCODERS = {"direct": direct, "rate": rate, "latency": latency}

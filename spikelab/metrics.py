@@ -21,8 +21,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from spikelab._checks import check_int, check_real, check_tensor
-from spikelab.layers import SeqToANN, StaticStem
+from spikelab._checks import check_int, check_real, check_tensor, check_tensor_range
+from spikelab.layers import SeqToANN, StaticStem, TdBatchNorm
 from spikelab.losses import rate_accuracy, rate_predict
 from spikelab.neurons import BaseNeuron
 
@@ -70,7 +70,9 @@ class Mean:
         self.total, self.count = 0.0, 0
 
     def update(self, value: float, n: int = 1) -> None:
-        """Add ``value`` (a mean over ``n`` samples)."""
+        """Add ``value`` (a mean over ``n`` samples; a 0-d tensor is read as a number, detached)."""
+        if isinstance(value, torch.Tensor):
+            value = value.detach()
         self.total += check_real(value, "value") * check_int(n, "n", minimum=0)
         self.count += n
 
@@ -99,6 +101,9 @@ class Accuracy:
         pred = rate_predict(outputs)
         if targets.shape != pred.shape:
             raise ValueError(f"targets must be [B] = [{pred.shape[0]}], got shape {tuple(targets.shape)}")
+        if targets.is_floating_point() or targets.is_complex() or targets.dtype == torch.bool:
+            raise TypeError(f"targets must hold integer class indices, got {targets.dtype}")  # NaN never matches
+        check_tensor_range(targets, "targets", 0, outputs.shape[-1] - 1, " (class indices)")
         correct = int((pred == targets).sum())
         self.correct += correct
         self.count += targets.numel()
@@ -256,12 +261,18 @@ def _conv_ops(module: nn.Module, out: torch.Tensor) -> int:
     return out.numel() * k
 
 
+_TIME_FIRST = (BaseNeuron, SeqToANN, TdBatchNorm)  # layers whose input is [T, B, ...]: dimension 1 is the batch
+
+
 class SynapticOps(_HookMeter):
     """Synaptic operations and energy per layer (SPEC section 5), per sample, over all observed forward passes.
 
     Counts every ``nn.Conv1d/2d/3d`` and ``nn.Linear`` call (AC if its input is binary, scaled by the input firing
-    rate; MAC otherwise) and every spiking neuron (one AC per element). Tell the meter how many samples went through
-    with ``update(batch_size)`` after each forward pass; ``compute()`` divides by that total.
+    rate; MAC otherwise) and every spiking neuron (one AC per element). After each forward pass call
+    ``update()``: the meter counts the samples itself, reading the batch ``B`` from the input ``[T, B, ...]`` of
+    the first time-first layer that ran (a neuron, :class:`~spikelab.layers.SeqToANN` or
+    :class:`~spikelab.layers.TdBatchNorm`), or ``x.shape[0]`` for a model without one (a plain network on a static
+    batch). ``update(batch_size)`` checks a given count against what it saw; ``compute()`` divides by the total.
 
     ``compute()`` returns one dict per layer in network order with keys ``layer``, ``type`` (``"conv"``,
     ``"linear"``, ``"neuron"``), ``input_rate`` (firing rate of a binary input, else None), ``acs``, ``macs``,
@@ -271,12 +282,41 @@ class SynapticOps(_HookMeter):
     def reset(self) -> None:
         self._rows: dict[str, dict[str, Any]] = {}
         self.samples = 0
+        self._seen: list[int] = []  # batch of each forward pass since the last update()
+        self._pass_batch: int | None = None
 
     def _targets(self) -> Iterator[tuple[str, nn.Module]]:
         names = layer_names(self.model)
         for m in self.model.modules():
             if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear, BaseNeuron)):
                 yield names[m], m
+
+    def attach(self) -> "SynapticOps":
+        """Start observing the model's forward passes (idempotent)."""
+        if not self._handles:
+            super().attach()
+            self._handles.append(self.model.register_forward_pre_hook(self._start_pass))
+            for m in self.model.modules():
+                if isinstance(m, _TIME_FIRST):
+                    self._handles.append(m.register_forward_hook(self._see_batch))
+            self._handles.append(self.model.register_forward_hook(self._end_pass))  # after the others
+        return self
+
+    def _start_pass(self, module: nn.Module, inputs: Any) -> None:
+        self._pass_batch = None
+
+    def _see_batch(self, module: nn.Module, inputs: Any, out: Any) -> None:
+        x = inputs[0] if inputs else None
+        if self._pass_batch is None and isinstance(x, torch.Tensor) and x.dim() >= 2:
+            self._pass_batch = int(x.shape[1])  # [T, B, ...]
+
+    def _end_pass(self, module: nn.Module, inputs: Any, out: Any) -> None:
+        if self._pass_batch is None:  # no time-first layer ran: a plain network on a static batch [B, ...]
+            x = inputs[0] if inputs else None
+            self._pass_batch = int(x.shape[0]) if isinstance(x, torch.Tensor) and x.dim() >= 1 else None
+        if self._pass_batch is not None:
+            self._seen.append(self._pass_batch)
+        self._pass_batch = None
 
     def _hook(self, name: str):
         def hook(module: nn.Module, inputs: Any, out: torch.Tensor) -> None:
@@ -299,9 +339,27 @@ class SynapticOps(_HookMeter):
                 row["macs"] += ops
         return hook
 
-    def update(self, batch_size: int) -> None:
-        """Count ``batch_size`` more samples (call once per forward pass of a batch)."""
-        self.samples += check_int(batch_size, "batch_size", minimum=1)
+    def update(self, batch_size: int | None = None) -> None:
+        """Count the samples of the forward passes since the last update (call once per batch).
+
+        ``batch_size=None`` takes the count the meter saw; a given ``batch_size`` must agree with it (a sequence
+        ``[T, B, ...]`` holds ``B = x.shape[1]`` samples, not ``x.shape[0]``).
+        """
+        seen = sum(self._seen) if self._seen else None
+        self._seen = []
+        if batch_size is None:
+            if seen is None:
+                raise ValueError("no forward pass seen since the last update(): run the model with the meter "
+                                 "attached, or give batch_size")
+            self.samples += seen
+            return
+        check_int(batch_size, "batch_size", minimum=1)
+        if seen is not None and seen != batch_size:
+            raise ValueError(
+                f"batch_size={batch_size}, but the forward passes since the last update() carried {seen} samples "
+                "(read at the first time-first layer, [T, B, ...]); for a sequence input B is x.shape[1]"
+            )
+        self.samples += batch_size
 
     def compute(self) -> list[dict[str, Any]]:
         """Per-layer rows (see the class docstring), counts per sample."""
@@ -336,10 +394,12 @@ def ops_table(model: nn.Module, x: torch.Tensor, *, batch_size: int | None = Non
     Args:
         model: the network.
         x: a model input: a static batch ``[B, ...]`` or a sequence ``[T, B, ...]``.
-        batch_size: the number of samples in ``x``; default ``x.shape[0]`` (give it for a sequence input).
+        batch_size: the number of samples in ``x``; default: ``B`` as the model's layers see it (see
+            :class:`SynapticOps`); if given, it must agree.
     """
     check_tensor(x, "x")
-    b = x.shape[0] if batch_size is None else check_int(batch_size, "batch_size", minimum=1)
+    if batch_size is not None:
+        check_int(batch_size, "batch_size", minimum=1)
     meter = SynapticOps(model)
     was_training = model.training
     model.eval()
@@ -348,7 +408,7 @@ def ops_table(model: nn.Module, x: torch.Tensor, *, batch_size: int | None = Non
             model(x)
     finally:
         model.train(was_training)
-    meter.update(b)
+    meter.update(batch_size)
     return meter.compute()
 
 

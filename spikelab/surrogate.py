@@ -15,7 +15,9 @@ registry::
     >>> sg
     Triangle(gamma=0.5)
 
-All five are written so that no finite input, float32 or float64, gives NaN or inf.
+All five are written so that no finite input, float32 or float64 (and float16 or bfloat16 under mixed precision),
+gives NaN or inf. That needs bounded parameters: every width parameter must lie in :data:`PARAM_RANGE`
+(``[1e-4, 1e4]``); a rectangle of width ``1e-40`` would have a height of ``1e40``, which no float32 holds.
 """
 from __future__ import annotations
 
@@ -24,9 +26,27 @@ from typing import Any
 
 import torch
 
-from spikelab._checks import check_choice, check_positive, check_tensor
+from spikelab._checks import check_choice, check_float_tensor, check_positive
 
-__all__ = ["Surrogate", "ATan", "Sigmoid", "FastSigmoid", "Triangle", "Rectangle", "get", "names", "heaviside"]
+__all__ = [
+    "Surrogate", "ATan", "Sigmoid", "FastSigmoid", "Triangle", "Rectangle", "get", "names", "heaviside", "PARAM_RANGE",
+]
+
+#: The accepted range of every surrogate's width parameter. Inside it the peak ``sigma'(0)`` and every
+#: intermediate value stay finite in float16, bfloat16, float32 and float64 (practical choices lie between about
+#: 0.05 and 500); outside it they under- or overflow.
+PARAM_RANGE = (1e-4, 1e4)
+
+
+def _check_param(value: float, name: str) -> float:
+    v = check_positive(value, name)
+    low, high = PARAM_RANGE
+    if not low <= v <= high:
+        raise ValueError(
+            f"{name} must be in [{low:g}, {high:g}] (outside it the surrogate's gradient under- or overflows in "
+            f"float16/float32), got {value}"
+        )
+    return v
 
 
 def heaviside(x: torch.Tensor) -> torch.Tensor:
@@ -78,7 +98,7 @@ class Surrogate:
         return float(self.grad(torch.zeros((), dtype=torch.float64)))
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        check_tensor(x, "x")
+        check_float_tensor(x, "x")
         return _SpikeFunction.apply(x, self)
 
     def __repr__(self) -> str:
@@ -103,7 +123,7 @@ class ATan(Surrogate):
     width_param = "alpha"
 
     def __init__(self, alpha: float = 2.0) -> None:
-        self.alpha = check_positive(alpha, "alpha")
+        self.alpha = _check_param(alpha, "alpha")
 
     def primitive(self, x: torch.Tensor) -> torch.Tensor:
         return torch.atan(math.pi / 2 * self.alpha * x) / math.pi + 0.5
@@ -124,7 +144,7 @@ class Sigmoid(Surrogate):
     width_param = "alpha"
 
     def __init__(self, alpha: float = 4.0) -> None:
-        self.alpha = check_positive(alpha, "alpha")
+        self.alpha = _check_param(alpha, "alpha")
 
     def primitive(self, x: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.alpha * x)
@@ -145,7 +165,7 @@ class FastSigmoid(Surrogate):
     width_param = "slope"
 
     def __init__(self, slope: float = 25.0) -> None:
-        self.slope = check_positive(slope, "slope")
+        self.slope = _check_param(slope, "slope")
 
     def primitive(self, x: torch.Tensor) -> torch.Tensor:
         return x / (1 + self.slope * x.abs()) + 0.5
@@ -165,18 +185,19 @@ class Triangle(Surrogate):
     width_param = "gamma"
 
     def __init__(self, gamma: float = 1.0) -> None:
-        self.gamma = check_positive(gamma, "gamma")
+        self.gamma = _check_param(gamma, "gamma")
 
     def primitive(self, x: torch.Tensor) -> torch.Tensor:
         g = self.gamma
         inside = x.abs() < g
-        u = torch.where(inside, x, torch.zeros_like(x))  # keeps autograd finite outside the support
-        rising = (u + g) ** 2 / (2 * g * g)
-        falling = 1 - (g - u) ** 2 / (2 * g * g)
+        u = torch.where(inside, x, torch.zeros_like(x)) / g  # in (-1, 1); zero outside keeps autograd finite
+        rising = (u + 1) ** 2 / 2
+        falling = 1 - (1 - u) ** 2 / 2
         return torch.where(inside, torch.where(u < 0, rising, falling), heaviside(x))
 
     def grad(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.clamp(self.gamma - x.abs(), min=0) / self.gamma**2
+        # (1/gamma) * max(0, 1 - |x|/gamma): no gamma^2, which would underflow for a narrow triangle
+        return torch.clamp(1 - x.abs() / self.gamma, min=0) / self.gamma
 
 
 class Rectangle(Surrogate):
@@ -189,7 +210,7 @@ class Rectangle(Surrogate):
     width_param = "width"
 
     def __init__(self, width: float = 1.0) -> None:
-        self.width = check_positive(width, "width")
+        self.width = _check_param(width, "width")
 
     def primitive(self, x: torch.Tensor) -> torch.Tensor:
         inside = x.abs() < self.width / 2

@@ -61,8 +61,10 @@ class Normalize:
         self.std = torch.as_tensor(std, dtype=torch.float32).reshape(-1)
         if self.mean.shape != self.std.shape or self.mean.numel() == 0:
             raise ValueError(f"mean and std must be non-empty and of equal length, got {list(mean)} and {list(std)}")
-        if not torch.all(self.std > 0):
-            raise ValueError(f"std must be > 0 for every channel, got {list(std)}")
+        if not bool(torch.isfinite(self.mean).all()):
+            raise ValueError(f"mean must be finite for every channel, got {self.mean.tolist()}")
+        if not bool((torch.isfinite(self.std) & (self.std > 0)).all()):
+            raise ValueError(f"std must be finite and > 0 for every channel, got {self.std.tolist()}")
 
     def __repr__(self) -> str:
         return f"Normalize(mean={self.mean.tolist()}, std={self.std.tolist()})"
@@ -80,5 +82,7 @@ class Normalize:
     def fit(x: torch.Tensor) -> "Normalize":
         """Normalisation with the per-channel mean and standard deviation of ``x`` ``[N, C, ...]``."""
         check_tensor(x, "x")
+        if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+            raise ValueError("x must be finite to fit a normalisation (it holds NaN or inf)")
         dims = [0] + list(range(2, x.dim()))
         return Normalize(x.float().mean(dims).tolist(), x.float().std(dims).clamp_min(1e-8).tolist())

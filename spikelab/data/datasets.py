@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .._checks import check_choice, check_int, check_tensor
+from .._checks import check_choice, check_int, check_tensor, check_tensor_range
 from .emulator import EventEmulator
 
 
@@ -53,6 +53,11 @@ class StaticDataset(Dataset):
             raise ValueError(f"images must be uint8 or float32 [N, C, H, W], got {images.dtype} {tuple(images.shape)}")
         if labels.shape != (images.shape[0],) or labels.dtype != torch.int64:
             raise ValueError(f"labels must be int64 [{images.shape[0]}], got {labels.dtype} {tuple(labels.shape)}")
+        if images.dtype == torch.float32:  # a NaN pixel would silently turn a whole training run into NaN
+            check_tensor_range(images, "float32 images", 0.0, 1.0, " (uint8 images are scaled by 1/255)")
+        if isinstance(info, DatasetInfo) and labels.numel() and (labels.min() < 0 or labels.max() >= info.num_classes):
+            raise ValueError(f"labels must be class indices in [0, {info.num_classes - 1}], got range "
+                             f"[{int(labels.min())}, {int(labels.max())}]")
         self.images, self.labels, self.info = images, labels, info
 
     def __len__(self) -> int:

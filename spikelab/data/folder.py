@@ -61,7 +61,11 @@ def read_pnm(path: str | os.PathLike) -> np.ndarray:
             raise DataFormatError(f"{source}: truncated Netpbm data ({len(payload)} bytes, need {n * dtype.itemsize})")
         values = np.frombuffer(payload, dtype=dtype, count=n).astype(np.float32)
     else:
-        values = np.array(raw[offset - 1:].split(), dtype=np.float32)
+        tokens = raw[offset - 1:].split()
+        bad = next((t for t in tokens if not t.isdigit()), None)  # Netpbm values are non-negative integers
+        if bad is not None:
+            raise DataFormatError(f"{source}: ASCII Netpbm values must be integers in [0, {maxval}], found {bad!r}")
+        values = np.array([int(t) for t in tokens], dtype=np.float32)
         if values.size != n:
             raise DataFormatError(f"{source}: expected {n} ASCII values, found {values.size}")
     if values.max(initial=0) > maxval:

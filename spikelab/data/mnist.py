@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._checks import check_choice
+from .._checks import check_choice, check_int
 from ._common import DataFormatError, check_dir
 from .idx import read_idx
 
@@ -71,18 +71,33 @@ def has_idx_files(root: Path) -> bool:
     return True
 
 
-def load_idx_split(root: str | os.PathLike, split: str = "train",
-                   dataset: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Load one split as ``(images uint8 [N, H, W], labels int64 [N])``, checking that the two files agree."""
+def load_idx_split(root: str | os.PathLike, split: str = "train", dataset: str | None = None,
+                   num_classes: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """Load one split as ``(images uint8 [N, H, W], labels int64 [N])``, checking that the two files agree.
+
+    Raises :class:`DataFormatError` for images that are not uint8 ``[N, H, W]`` with ``N, H, W >= 1``, labels that
+    are not integers in ``[0, num_classes)`` (MNIST, Fashion-MNIST and KMNIST all have 10 classes), or counts that
+    differ.
+    """
+    check_int(num_classes, "num_classes", minimum=1)
     img_path, lab_path = find_idx_files(root, split, dataset)
     images, labels = read_idx(img_path), read_idx(lab_path)
     if images.ndim != 3 or images.dtype != np.uint8:
         raise DataFormatError(f"{str(img_path)!r}: expected uint8 images [N, H, W], got {images.dtype} {images.shape}")
-    if labels.ndim != 1:
-        raise DataFormatError(f"{str(lab_path)!r}: expected labels [N], got shape {labels.shape}")
+    if 0 in images.shape:
+        raise DataFormatError(f"{str(img_path)!r}: expected at least one image of at least 1 x 1 pixels, "
+                              f"got shape {images.shape}")
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise DataFormatError(f"{str(lab_path)!r}: expected integer labels [N], got {labels.dtype} {labels.shape}")
     if len(images) != len(labels):
         raise DataFormatError(
             f"{str(img_path)!r} holds {len(images)} images but {str(lab_path)!r} holds {len(labels)} labels"
+        )
+    if labels.min() < 0 or labels.max() >= num_classes:
+        bad = labels[(labels < 0) | (labels >= num_classes)]
+        raise DataFormatError(
+            f"{str(lab_path)!r}: labels must be class indices in [0, {num_classes - 1}], found {bad.size} outside "
+            f"(e.g. {int(bad[0])})"
         )
     return images, labels.astype(np.int64)
 

@@ -40,9 +40,21 @@ def decode_nmnist(raw: bytes, source: str = "<bytes>") -> np.ndarray:
 
 
 def read_nmnist_bin(path: str | os.PathLike) -> np.ndarray:
-    """Read one N-MNIST ``.bin`` file -> events (EVENT_DTYPE: t us int64, x, y, p 0 = OFF / 1 = ON)."""
+    """Read one N-MNIST ``.bin`` file -> events (EVENT_DTYPE: t us int64, x, y, p 0 = OFF / 1 = ON).
+
+    Raises :class:`DataFormatError` for a file without any event (empty, or only overflow markers: a recording of
+    a digit holds thousands, and empty frames would pass for one silently) or with events outside the 34 x 34
+    sensor.
+    """
     p = check_file(path)
-    return decode_nmnist(p.read_bytes(), source=repr(str(p)))
+    events = decode_nmnist(p.read_bytes(), source=repr(str(p)))
+    if len(events) == 0:
+        raise DataFormatError(f"{str(p)!r}: no events (an empty or cut N-MNIST recording)")
+    H, W = NMNIST_SIZE
+    if events["x"].max() >= W or events["y"].max() >= H:
+        raise DataFormatError(f"{str(p)!r}: events outside the {H} x {W} N-MNIST sensor "
+                              f"(x up to {events['x'].max()}, y up to {events['y'].max()})")
+    return events
 
 
 def _split_dir(root: Path, split: str) -> Path | None:

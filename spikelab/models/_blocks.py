@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from spikelab._checks import check_int, check_positive, check_tensor
-from spikelab.layers import SeqToANN, StaticStem, TdBatchNorm
+from spikelab.layers import SeqToANN, StaticStem, TdBatchNorm, repeated_steps
 from spikelab.neurons import BaseNeuron, NeuronConfig
 
 #: The neuron of the TET paper's models (SPEC section 1): LIF, decay 0.5, v_th 1, hard reset, triangle gamma 1.
@@ -236,10 +236,11 @@ class SpikingModel(nn.Module):
         and gradients as running all ``T`` identical steps).
         """
         if self._is_static(x):
-            steps = self.T if self._spiking else 1
-            y = StaticStem(self.stem, steps)(x)  # [steps, B, ...]
-            out = self.head(self.body(y))  # [steps, B, num_classes]
-            return out if steps == self.T else out.expand(self.T, *out.shape[1:])
+            if self._spiking:
+                return self.head(self.body(StaticStem(self.stem, self.T)(x)))  # [T, B, num_classes]
+            with repeated_steps(self, self.T):  # one step stands for T: tdBN counts T * B values, as over T steps
+                out = self.head(self.body(StaticStem(self.stem, 1)(x)))  # [1, B, num_classes]
+            return out.expand(self.T, *out.shape[1:])
         return self.head(self.body(self.stem(x)))  # [T, B, num_classes]
 
 

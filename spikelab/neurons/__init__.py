@@ -13,6 +13,7 @@ from spikelab.neurons.modules import (
     LIF,
     NEURON_KINDS,
     PLIF,
+    PLIF_FORMS,
     BaseNeuron,
     NeuronConfig,
     decay_from_tau,
@@ -21,5 +22,5 @@ from spikelab.neurons.modules import (
 
 __all__ = [
     "RESET_MODES", "NEURON_KINDS", "SequenceResult", "charge", "fire", "reset", "neuron_step", "neuron_sequence",
-    "BaseNeuron", "LIF", "IF", "PLIF", "NeuronConfig", "decay_from_tau", "tau_from_decay",
+    "BaseNeuron", "LIF", "IF", "PLIF", "PLIF_FORMS", "NeuronConfig", "decay_from_tau", "tau_from_decay",
 ]

@@ -6,6 +6,11 @@ Reset:   hard ``v[t] = h[t] * (1 - s[t]) + v_reset * s[t]``
          soft ``v[t] = h[t] - v_th * s[t]``
          none ``v[t] = h[t]``
 ``detach_reset``: the ``s[t]`` used in the reset carries no gradient.
+
+A membrane exactly at threshold fires (``Theta(0) = 1``), as in SpikingJelly; snnTorch, TET's code and the
+pretraining paper's code fire only strictly above it. PLIF's published form scales the input by ``1 - decay``
+(``1/tau``) before the charge; :class:`spikelab.neurons.PLIF` does that once for the whole sequence.
+Currents and states are real floating-point tensors (SPEC section 1).
 """
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from typing import NamedTuple
 
 import torch
 
+from spikelab._checks import check_float_tensor
 from spikelab.surrogate import Surrogate
 
 RESET_MODES = ("hard", "soft", "none")
@@ -57,6 +63,7 @@ def neuron_step(
     detach_reset: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One time step: charge, fire, reset. Returns ``(s, h, v_new)``, all shaped like ``x``."""
+    check_float_tensor(x, "x")
     h = charge(v, x, decay)
     s = fire(h, v_th, surrogate)
     return s, h, reset(h, s, mode=reset_mode, v_th=v_th, v_reset=v_reset, detach=detach_reset)
@@ -87,7 +94,9 @@ def neuron_sequence(
 
     The time loop unbinds ``x_seq`` once (indexing ``x_seq[t]`` of a tensor that requires grad is slow).
     """
+    check_float_tensor(x_seq, "x_seq")
     if isinstance(v_init, torch.Tensor):
+        check_float_tensor(v_init, "v_init")
         v = v_init
     else:
         v = torch.full_like(x_seq[0], float(v_init))

@@ -9,8 +9,29 @@ import torch
 from torch import nn
 
 from spikelab import surrogate as _surrogate
-from spikelab._checks import check_choice, check_positive, check_range, check_real, check_tensor, check_time_first
+from spikelab._checks import (
+    check_choice,
+    check_float_tensor,
+    check_not_learnable,
+    check_positive,
+    check_range,
+    check_real,
+    check_time_first,
+)
 from spikelab.neurons.functional import RESET_MODES, SequenceResult, neuron_sequence, neuron_step
+
+
+#: Appended to the refusal of a learnable (requires-grad) setting: where learning lives in spikelab.
+LEARNABLE_HINT = (
+    "; neuron settings are fixed numbers (a learned membrane time constant is PLIF: spikelab.neurons.PLIF or "
+    "NeuronConfig(kind='plif'))"
+)
+
+_STATE = ("v", "h_seq", "v_seq")  # step-by-step membrane and recorded traces: module state, not parameters
+
+
+def _setting(value: object, name: str) -> None:
+    check_not_learnable(value, name, LEARNABLE_HINT)
 
 
 class BaseNeuron(nn.Module):
@@ -21,7 +42,21 @@ class BaseNeuron(nn.Module):
     time step on ``x`` ``[B, ...]`` and keeps the membrane in ``self.v`` until :meth:`reset_state`.
     With ``record=True`` the last sequence's membrane is kept in ``h_seq`` (charged, before reset) and ``v_seq``
     (after reset), detached, for plotting.
+
+    Inputs are real floating-point tensors (``TypeError`` otherwise: an int, bool or complex current is refused,
+    not converted). Settings (``v_th``, ``v_reset``, ``v_init``, a LIF's ``decay``) are plain numbers: a tensor that
+    requires grad is refused, since it would be read once and never learn (PLIF learns its decay).
+
+    State: ``v``, ``h_seq`` and ``v_seq`` are non-persistent buffers. They follow the module through ``.to()``,
+    ``.double()``, ``.cuda()``; they are not in ``state_dict()`` (they describe the current input, not the model,
+    like an RNN's hidden state); ``copy.deepcopy`` and pickling keep their values but not the autograd graph of
+    the steps taken so far (the copy's ``v`` is detached). The membrane starts at ``v_init`` (default 0);
+    SpikingJelly starts it at ``v_reset`` (see SPEC section 1).
     """
+
+    v: torch.Tensor | None
+    h_seq: torch.Tensor | None
+    v_seq: torch.Tensor | None
 
     def __init__(
         self,
@@ -35,6 +70,8 @@ class BaseNeuron(nn.Module):
         record: bool = False,
     ) -> None:
         super().__init__()
+        for value, name in ((v_th, "v_th"), (v_reset, "v_reset"), (v_init, "v_init")):
+            _setting(value, name)
         self.v_th = check_positive(v_th, "v_th")
         self.reset_mode = check_choice(reset, "reset", RESET_MODES)
         self.surrogate = _surrogate.get(surrogate)
@@ -46,9 +83,8 @@ class BaseNeuron(nn.Module):
         self.v_reset = check_real(v_reset, "v_reset")
         self.v_init = check_real(v_init, "v_init")
         self.record = record
-        self.v: torch.Tensor | None = None  # step-by-step state
-        self.h_seq: torch.Tensor | None = None
-        self.v_seq: torch.Tensor | None = None
+        for name in _STATE:
+            self.register_buffer(name, None, persistent=False)
 
     @property
     def decay(self) -> float | torch.Tensor:
@@ -60,15 +96,24 @@ class BaseNeuron(nn.Module):
             v_reset=self.v_reset, detach_reset=self.detach_reset,
         )
 
+    def _input(self, x: torch.Tensor) -> torch.Tensor:
+        """The current that enters the charge equation (PLIF scales it); the identity here."""
+        return x
+
     def run(self, x_seq: torch.Tensor, v_init: torch.Tensor | None = None) -> SequenceResult:
         """Run ``x_seq`` ``[T, B, ...]`` and return spikes, final membrane and (if recording) the traces."""
+        check_float_tensor(x_seq, "x_seq")
         check_time_first(x_seq, "x_seq")
         if v_init is not None:
-            check_tensor(v_init, "v_init")
+            check_float_tensor(v_init, "v_init")
             if v_init.shape != x_seq.shape[1:]:
                 raise ValueError(f"v_init must have shape {tuple(x_seq.shape[1:])}, got {tuple(v_init.shape)}")
+            if v_init.dtype != x_seq.dtype or v_init.device != x_seq.device:
+                raise ValueError(f"v_init must have x_seq's dtype and device ({x_seq.dtype}, {x_seq.device}), "
+                                 f"got {v_init.dtype}, {v_init.device}")
         result = neuron_sequence(
-            x_seq, v_init=self.v_init if v_init is None else v_init, record=self.record, **self._kwargs()
+            self._input(x_seq), v_init=self.v_init if v_init is None else v_init, record=self.record,
+            **self._kwargs(),
         )
         if self.record:
             self.h_seq, self.v_seq = result.h_seq, result.v_seq
@@ -80,15 +125,16 @@ class BaseNeuron(nn.Module):
 
     def step(self, x: torch.Tensor) -> torch.Tensor:
         """One time step on ``x`` ``[B, ...]``; the membrane carries over in ``self.v``."""
-        check_tensor(x, "x")
-        if self.v is None or self.v.shape != x.shape:
-            if self.v is not None:
-                raise ValueError(
-                    f"x has shape {tuple(x.shape)} but the held state has {tuple(self.v.shape)}; "
-                    "call reset_state() before a new input shape"
-                )
+        check_float_tensor(x, "x")
+        if self.v is None:
             self.v = torch.full_like(x, self.v_init)
-        s, _, self.v = neuron_step(x, self.v, **self._kwargs())
+        elif (self.v.shape, self.v.dtype, self.v.device) != (x.shape, x.dtype, x.device):
+            raise ValueError(
+                f"x is {tuple(x.shape)} {x.dtype} on {x.device} but the held state is {tuple(self.v.shape)} "
+                f"{self.v.dtype} on {self.v.device}; call reset_state() before a new input shape, or move the "
+                "neuron with .to() before moving its input"
+            )
+        s, _, self.v = neuron_step(self._input(x), self.v, **self._kwargs())
         return s
 
     def reset_state(self) -> None:
@@ -96,6 +142,16 @@ class BaseNeuron(nn.Module):
         self.v = None
         self.h_seq = None
         self.v_seq = None
+
+    def __getstate__(self) -> dict:
+        # copies and pickles keep the state's values, not the autograd graph of the steps that produced them
+        # (torch cannot copy a graph: a non-leaf tensor refuses deepcopy)
+        state = self.__dict__.copy()
+        buffers = state["_buffers"]
+        state["_buffers"] = type(buffers)(
+            (k, b.detach() if k in _STATE and b is not None else b) for k, b in buffers.items()
+        )
+        return state
 
     def extra_repr(self) -> str:
         d = self.decay
@@ -142,6 +198,7 @@ class LIF(BaseNeuron):
             v_th=v_th, reset=reset, surrogate=surrogate, detach_reset=detach_reset,
             v_reset=v_reset, v_init=v_init, record=record,
         )
+        _setting(decay, "decay")
         self._decay = check_range(decay, "decay", 0.0, 1.0)
 
     @property
@@ -168,9 +225,33 @@ class IF(LIF):
         )
 
 
+PLIF_FORMS = ("fang2021", "decay")
+
+
 class PLIF(BaseNeuron):
-    """Parametric LIF: ``decay = sigmoid(w)`` with ``w`` learned (one scalar per layer), initialised so that
-    ``decay = init_decay`` (in the open interval (0, 1))."""
+    """Parametric LIF (Fang et al. 2021; SPEC section 1): a LIF whose time constant is learned, one scalar ``w`` per
+    layer.
+
+    ``form="fang2021"`` (default) is the published one, as in SpikingJelly's ``ParametricLIFNode``:
+    ``1/tau = sigmoid(w)``, ``decay = 1 - 1/tau``, and with ``decay_input=True`` (default) the input is scaled by
+    ``1/tau``::
+
+        decay_input=True:   h[t] = v[t-1] + (I[t] - v[t-1]) / tau  = decay * v[t-1] + (1 - decay) * I[t]
+        decay_input=False:  h[t] = v[t-1] - v[t-1] / tau + I[t]     = decay * v[t-1] + I[t]
+
+    ``form="decay"`` is spikelab's earlier parameterisation, ``decay = sigmoid(w)``; with ``decay_input=False`` it
+    is exactly the former ``PLIF`` (its ``w`` is the published ``w`` negated, so its gradient has the opposite
+    sign). Fire and reset are those of :class:`LIF`. Differences from SpikingJelly: the leak is toward 0, not
+    toward ``v_reset`` (the same for ``v_reset = 0``, every paper's setting), and the membrane starts at
+    ``v_init`` (SpikingJelly: at ``v_reset``).
+
+    Args:
+        init_decay: the initial decay in the open interval (0, 1); ``0.5`` is SpikingJelly's ``init_tau = 2``
+            (``tau = 1 / (1 - decay)``).
+        v_th, reset, surrogate, detach_reset, v_reset, v_init, record: as for :class:`LIF`.
+        form: ``"fang2021"`` or ``"decay"`` (see above).
+        decay_input: scale the input by ``1 - decay`` (``1/tau``).
+    """
 
     def __init__(
         self,
@@ -180,6 +261,8 @@ class PLIF(BaseNeuron):
         surrogate: "str | _surrogate.Surrogate" = "atan",
         detach_reset: bool = False,
         *,
+        form: str = "fang2021",
+        decay_input: bool = True,
         v_reset: float = 0.0,
         v_init: float = 0.0,
         record: bool = False,
@@ -188,14 +271,30 @@ class PLIF(BaseNeuron):
             v_th=v_th, reset=reset, surrogate=surrogate, detach_reset=detach_reset,
             v_reset=v_reset, v_init=v_init, record=record,
         )
+        _setting(init_decay, "init_decay")
         d = check_real(init_decay, "init_decay")
         if not 0.0 < d < 1.0:
             raise ValueError(f"init_decay must be in the open interval (0, 1), got {init_decay}")
-        self.w = nn.Parameter(torch.tensor(math.log(d / (1 - d))))
+        self.form = check_choice(form, "form", PLIF_FORMS)
+        if not isinstance(decay_input, bool):
+            raise TypeError(f"decay_input must be a bool, got {type(decay_input).__name__}")
+        self.decay_input = decay_input
+        logit = math.log(d / (1 - d))
+        self.w = nn.Parameter(torch.tensor(-logit if form == "fang2021" else logit))
 
     @property
     def decay(self) -> torch.Tensor:
-        return torch.sigmoid(self.w)
+        """``1 - sigmoid(w)`` (``fang2021``) or ``sigmoid(w)`` (``decay``), a 0-d tensor that carries ``w``'s grad."""
+        return torch.sigmoid(-self.w if self.form == "fang2021" else self.w)
+
+    def _input(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.decay_input:
+            return x
+        inv_tau = torch.sigmoid(self.w if self.form == "fang2021" else -self.w)  # 1 - decay, computed exactly
+        return x * inv_tau.to(x.dtype)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, form={self.form!r}, decay_input={self.decay_input}"
 
 
 def decay_from_tau(tau: float, dt: float = 1.0, method: str = "exact") -> float:
@@ -238,7 +337,10 @@ class NeuronConfig:
     """A neuron recipe that models build their spiking layers from.
 
     ``kind``: ``"lif"``, ``"if"`` or ``"plif"`` (``decay`` is then the initial decay); ``decay`` in [0, 1];
-    ``v_th`` (> 0); ``reset``; ``surrogate`` (name or object); ``detach_reset``; ``v_reset``.
+    ``v_th`` (> 0); ``reset``; ``surrogate`` (name or object); ``detach_reset``; ``v_reset``; ``v_init`` (the
+    membrane at the start of every sequence; SpikingJelly starts at ``v_reset``, so set ``v_init = v_reset`` to
+    compare with it). ``plif_form`` and ``plif_decay_input`` are PLIF's ``form`` and ``decay_input`` (only for
+    ``kind="plif"``; the defaults are the published form of Fang et al. 2021).
     """
 
     kind: str = "lif"
@@ -248,17 +350,23 @@ class NeuronConfig:
     surrogate: "str | _surrogate.Surrogate" = "atan"
     detach_reset: bool = False
     v_reset: float = 0.0
+    v_init: float = 0.0
+    plif_form: str = "fang2021"
+    plif_decay_input: bool = True
 
     def __post_init__(self) -> None:
         check_choice(self.kind, "kind", NEURON_KINDS)
+        if self.kind != "plif" and (self.plif_form != "fang2021" or self.plif_decay_input is not True):
+            raise ValueError(f"plif_form and plif_decay_input apply to kind='plif' only, got kind={self.kind!r}")
         # constructing once validates every field with the neuron's own checks
         self.build()
 
     def build(self, *, record: bool = False) -> BaseNeuron:
         """A fresh neuron module with these settings."""
-        common = dict(reset=self.reset, surrogate=self.surrogate, detach_reset=self.detach_reset)
+        common = dict(reset=self.reset, surrogate=self.surrogate, detach_reset=self.detach_reset,
+                      v_reset=self.v_reset, v_init=self.v_init, record=record)
         if self.kind == "lif":
-            return LIF(self.decay, self.v_th, v_reset=self.v_reset, record=record, **common)
+            return LIF(self.decay, self.v_th, **common)
         if self.kind == "if":
-            return IF(self.v_th, v_reset=self.v_reset, record=record, **common)
-        return PLIF(self.decay, self.v_th, v_reset=self.v_reset, record=record, **common)
+            return IF(self.v_th, **common)
+        return PLIF(self.decay, self.v_th, form=self.plif_form, decay_input=self.plif_decay_input, **common)

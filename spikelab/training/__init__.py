@@ -14,7 +14,7 @@ from spikelab.training.config import (
     parse_device,
     select_device,
 )
-from spikelab.training.distributed import init_distributed, shard_loader, shutdown_distributed, world
+from spikelab.training.distributed import init_distributed, shard_loader, shutdown_distributed, sync_tdbn, world
 from spikelab.training.evaluation import evaluate
 from spikelab.training.folders import (
     RunBusyError,
@@ -49,7 +49,7 @@ from spikelab.training.runs import (
 __all__ = [
     "fit", "evaluate", "final_metrics", "TrainConfig", "OPTIMIZERS", "SCHEDULES", "build_optimizer", "lr_at",
     "parse_device", "select_device", "Callback", "CallbackList", "EVENTS", "init_distributed",
-    "shutdown_distributed", "shard_loader", "world", "RunWriter", "list_runs", "load_run", "load_metrics",
+    "shutdown_distributed", "shard_loader", "sync_tdbn", "world", "RunWriter", "list_runs", "load_run", "load_metrics",
     "load_checkpoint", "save_checkpoint", "write_json", "CONFIG_FILE", "HISTORY_FILE", "METRICS_FILE",
     "CHECKPOINT_FILE", "atomic_write", "run_state", "RUN_STATES", "RunLock", "RunFolderError", "RunBusyError",
     "check_run_name", "claim_run", "lock_run", "is_running", "clean_stale", "DivergenceError", "ResumeWarning",

@@ -45,6 +45,8 @@ class TrainConfig:
         device: ``"auto"`` (CUDA if available, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         amp: mixed precision (float16 autocast with gradient scaling); None: on for CUDA, off for CPU.
         compile: run the model through ``torch.compile``.
+        sync_bn: take tdBN statistics over all processes of a distributed run (so it equals one process on the
+            global batch); None: on when launched with more than one process (``torchrun``), else off.
     """
 
     epochs: int = 10
@@ -65,6 +67,7 @@ class TrainConfig:
     device: str = "auto"
     amp: bool | None = None
     compile: bool = False
+    sync_bn: bool | None = None
 
     def __post_init__(self) -> None:
         check_int(self.epochs, "epochs", minimum=1)
@@ -91,6 +94,8 @@ class TrainConfig:
             raise TypeError(f"amp must be a bool or None, got {type(self.amp).__name__}")
         if not isinstance(self.compile, bool):
             raise TypeError(f"compile must be a bool, got {type(self.compile).__name__}")
+        if self.sync_bn is not None and not isinstance(self.sync_bn, bool):
+            raise TypeError(f"sync_bn must be a bool or None, got {type(self.sync_bn).__name__}")
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as a plain dict (JSON-serialisable)."""

@@ -3,8 +3,11 @@
 ``torchrun --nproc_per_node=N -m spikelab train ...`` starts N processes with ``RANK``, ``WORLD_SIZE``,
 ``LOCAL_RANK`` and a rendezvous address in the environment; :func:`init_distributed` joins them (NCCL on CUDA,
 gloo on CPU). ``fit`` then splits every global batch of ``B`` samples into ``B / N`` per process
-(:func:`shard_loader`), wraps the model in ``DistributedDataParallel`` (gradients averaged over processes, so
-the update equals that of one process on the whole global batch) and sums its metrics over processes.
+(:func:`shard_loader`), wraps the model in ``DistributedDataParallel`` (gradients averaged over processes) and
+sums its metrics over processes. Batch norm would still see only each process's share of the batch, so ``fit``
+also synchronises every :class:`~spikelab.layers.TdBatchNorm` over the processes (:func:`sync_tdbn`; on by default
+in a distributed run, ``TrainConfig(sync_bn=False)`` turns it off): the statistics, and so the outputs, the
+gradients and the update, then equal those of one process on the whole global batch.
 """
 from __future__ import annotations
 
@@ -14,7 +17,10 @@ from collections.abc import Iterator
 
 import torch
 import torch.distributed as dist
+from torch import nn
 from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, RandomSampler, Sampler, SequentialSampler
+
+from spikelab.layers import TdBatchNorm
 
 
 def world() -> tuple[int, int]:
@@ -43,6 +49,26 @@ def init_distributed(device: str = "auto") -> tuple[int, int]:
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         dist.init_process_group(backend="nccl" if use_cuda else "gloo")
     return world()
+
+
+def sync_tdbn(model: nn.Module, enabled: bool | None = None) -> int:
+    """Take the training statistics of every :class:`~spikelab.layers.TdBatchNorm` in ``model`` over all processes
+    of the distributed run (``enabled=True``) or over each process's own share of the batch (``False``).
+
+    ``None`` (what ``fit`` passes by default) turns it on exactly when this process belongs to a run of more than
+    one process (``torchrun --nproc_per_node=N``, N > 1). Synchronised layers cost two all-reduces of ``C`` numbers
+    per layer and step, forward and backward. Returns the number of layers set.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    if enabled is None:
+        enabled = world()[1] > 1
+    if not isinstance(enabled, bool):
+        raise TypeError(f"enabled must be a bool or None, got {type(enabled).__name__}")
+    layers = [m for m in model.modules() if isinstance(m, TdBatchNorm)]
+    for m in layers:
+        m.sync = enabled
+    return len(layers)
 
 
 def shutdown_distributed(*, wait: bool = True) -> None:

@@ -23,7 +23,7 @@ from spikelab.losses import rate_predict
 from spikelab.metrics import FiringRates, _all_reduce
 from spikelab.training.callbacks import Callback, CallbackList
 from spikelab.training.config import TrainConfig, build_optimizer, lr_at, select_device
-from spikelab.training.distributed import shard_loader, world
+from spikelab.training.distributed import shard_loader, sync_tdbn, world
 from spikelab.training.evaluation import (
     LossFn,
     _as_model_input,
@@ -186,6 +186,7 @@ def fit(
 
     with _open_run(run_dir, lead, resume is not None):
         model.to(device)
+        sync_tdbn(model, config.sync_bn)  # tdBN statistics over the global batch when several processes train
         raw = model
         fast = torch.compile(raw) if config.compile else raw
         net: nn.Module = fast

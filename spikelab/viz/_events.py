@@ -51,8 +51,8 @@ def event_frames_figure(
     f = as_array(frames, "frames", (4,))
     if f.shape[1] != 2 or f.shape[0] < 1:
         raise ValueError(f"frames must be [T, 2, H, W] with T >= 1 (ON/OFF channels second), got {tuple(f.shape)}")
-    if (f < 0).any():
-        raise ValueError("frames must hold event counts >= 0")
+    if not np.all(f >= 0):  # also false for NaN
+        raise ValueError("frames must hold event counts >= 0 (no NaN)")
     if on_channel not in (0, 1) or isinstance(on_channel, bool):
         raise ValueError(f"on_channel must be 0 or 1, got {on_channel!r}")
     max_frames, cols = check_int(max_frames, "max_frames", minimum=1), check_int(cols, "cols", minimum=1)

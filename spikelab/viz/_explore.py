@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from spikelab import surrogate as _surrogate
-from spikelab._checks import check_choice, check_int, check_real
+from spikelab._checks import check_choice, check_float_tensor, check_int, check_real
 from spikelab.neurons import NeuronConfig
 
 CURRENT_KINDS = ("constant", "step", "ramp", "sine", "noisy", "poisson")
@@ -80,7 +80,8 @@ def simulate_neuron(config: NeuronConfig, current: torch.Tensor) -> NeuronTrace:
     """
     if not isinstance(config, NeuronConfig):
         raise TypeError(f"config must be a spikelab.neurons.NeuronConfig, got {type(config).__name__}")
-    if not isinstance(current, torch.Tensor) or current.dim() != 1 or current.numel() < 1:
+    check_float_tensor(current, "current")  # int, bool and complex currents are refused, as by the neurons
+    if current.dim() != 1 or current.numel() < 1:
         raise ValueError("current must be a 1-D tensor [T] with T >= 1")
     neuron = config.build(record=True)
     x = current.detach().to(torch.float64).reshape(-1, 1).clone().requires_grad_(True)  # [T, B=1]

@@ -1,4 +1,6 @@
 """Encoders and time-distributed layers against direct formulas and per-step loops."""
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -91,3 +93,39 @@ def test_static_stem_equals_repeated_input():
     torch.testing.assert_close(stem_a[0].module.weight.grad, stem_b[0].module.weight.grad, atol=1e-4, rtol=1e-4)
     with pytest.raises(ValueError, match="static batch"):
         StaticStem(stem_a, 3)(torch.rand(4))
+
+
+@pytest.mark.parametrize("encode", [lambda x: rate(x, 3), lambda x: latency(x, 3)], ids=["rate", "latency"])
+def test_nan_input_is_refused(encode):
+    # rate(tensor([0.5, nan])) used to pass the [0, 1] check (NaN < 0 and NaN > 1 are both False) and never spike
+    with pytest.raises(ValueError, match=r"x must lie in \[0, 1\].*1 NaN value"):
+        encode(torch.tensor([0.5, float("nan")]))
+    with pytest.raises(ValueError, match=r"got range \[-0.5, 0.5\]"):
+        encode(torch.tensor([0.5, -0.5]))
+
+
+def test_rate_is_unbiased_for_low_precision_input():
+    # float16 x = 0.001 used to fire 12 standard errors too often: the uniform draws were made in float16
+    n = 2_000_000
+    for dtype in (torch.float16, torch.bfloat16):
+        x = torch.full((n,), 0.001, dtype=dtype)
+        p = float(x[0].double())  # the probability the input holds
+        s = rate(x, 1, generator=torch.Generator().manual_seed(1))[0]
+        assert s.dtype == dtype
+        z = (s.double().mean().item() - p) / math.sqrt(p * (1 - p) / n)
+        assert abs(z) < 4, (dtype, z)
+
+
+def test_rate_spikes_do_not_depend_on_the_input_dtype():
+    x16 = torch.rand(5, 7, generator=torch.Generator().manual_seed(2)).half()
+    runs = [rate(x16.to(dt), 50, gain=0.7, generator=torch.Generator().manual_seed(3))
+            for dt in (torch.float16, torch.float32, torch.float64)]
+    assert all(torch.equal(r.double(), runs[0].double()) for r in runs)
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.bool, torch.uint8, torch.complex64])
+def test_encoders_take_real_floating_point_input(dtype):
+    x = torch.ones(2, 3, dtype=dtype)
+    for encode in (lambda v: direct(v, 2), lambda v: rate(v, 2), lambda v: latency(v, 2)):
+        with pytest.raises(TypeError, match=r"x must be a real floating-point tensor"):
+            encode(x)

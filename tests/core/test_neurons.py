@@ -113,11 +113,13 @@ def test_detach_reset_changes_gradient_only():
 def test_plif_decay_is_learned():
     plif = PLIF(0.25)
     assert math.isclose(plif.decay.item(), 0.25, rel_tol=1e-6)
-    x = torch.rand(5, 2, 3) * 2
-    plif(x).sum().backward()
+    assert math.isclose(torch.sigmoid(plif.w).item(), 0.75, rel_tol=1e-6)  # published form: 1/tau = sigmoid(w)
+    x = torch.rand(5, 2, 3, dtype=torch.float64) * 2
+    plif.double()(x).sum().backward()
     assert plif.w.grad is not None and plif.w.grad.abs() > 0
-    # same forward as a LIF with the same decay
-    assert torch.equal(plif(x), LIF(0.25)(x))
+    # the published form scales the input by 1/tau = 1 - decay: a LIF with the same decay on (1 - decay) * x
+    assert torch.equal(plif(x), LIF(0.25)(0.75 * x))
+    assert torch.equal(PLIF(0.25, decay_input=False).double()(x), LIF(0.25)(x))
 
 
 def test_tau_helpers_roundtrip():

@@ -67,3 +67,13 @@ def test_subtract_reset_is_delayed_and_outside_the_decay():
     assert not torch.equal(s_snn, LIF(0.5, 1.0, "soft")(x))
     s_if, _ = run_snntorch(snn.Leaky(beta=1.0, reset_mechanism="subtract"), x)
     assert torch.equal(s_if, LIF(1.0, 1.0, "soft")(x))
+
+
+def test_exactly_at_threshold_fires_here_but_not_in_snntorch():
+    """The documented difference (README, lab 01): Theta(0) = 1 here, strict ``>`` in snnTorch. With I = 0.5 and no
+    leak the membrane is exactly 1.0 at step 1."""
+    x = torch.full((4, 1), 0.5)
+    s_snn, _ = run_snntorch(snn.Leaky(beta=1.0, reset_mechanism="zero"), x)
+    s_sl = LIF(1.0, 1.0, "hard", detach_reset=True)(x)
+    assert s_sl.flatten().tolist() == [0, 1, 0, 1]
+    assert s_snn.flatten().tolist() == [0, 0, 1, 0]

@@ -98,3 +98,39 @@ def test_surrogate_is_not_snntorch_broken_sigmoid():
     tri = surrogate.get("triangle", gamma=1.0)
     torch.testing.assert_close(tri.grad(torch.tensor([-1.5, -0.5, 0.0, 0.25, 1.0])),
                                torch.tensor([0.0, 0.5, 1.0, 0.75, 0.0]))
+
+
+KEYS = [("atan", "alpha"), ("sigmoid", "alpha"), ("fast_sigmoid", "slope"), ("triangle", "gamma"),
+        ("rectangle", "width")]
+
+
+@pytest.mark.parametrize("name, key", KEYS)
+@pytest.mark.parametrize("value", [1e-40, 1e-5, 2e4, 1e40])
+def test_extreme_widths_are_refused(name, key, value):
+    # surrogate.get("rectangle", width=1e-40) used to give inf gradients (height 1e40), breaking the module's promise
+    with pytest.raises(ValueError, match=rf"{key} must be in \[0.0001, 10000\].*overflows"):
+        surrogate.get(name, **{key: value})
+
+
+@pytest.mark.parametrize("name, key", KEYS)
+@pytest.mark.parametrize("end", surrogate.PARAM_RANGE)
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+def test_widths_at_the_ends_of_the_range_stay_finite(name, key, end, dtype):
+    sg = surrogate.get(name, **{key: end})
+    big = torch.finfo(dtype).max
+    x = torch.tensor([-big, -1e4, -1.0, -2 * end, -end / 4, 0.0, end / 4, 2 * end, 1.0, 1e4, big], dtype=dtype)
+    xr = x.clone().requires_grad_()
+    sg(xr).sum().backward()
+    for out in (sg.primitive(x), sg.grad(x), xr.grad):
+        assert torch.isfinite(out).all(), (name, end, dtype, out)
+    assert math.isclose(sg.peak, PEAKS[name][1](end), rel_tol=1e-12) and math.isfinite(sg.peak)
+
+
+@pytest.mark.parametrize("name, key", KEYS)
+@pytest.mark.parametrize("end", surrogate.PARAM_RANGE)
+def test_grad_matches_autograd_at_the_ends_of_the_range(name, key, end):
+    sg = surrogate.get(name, **{key: end})
+    scale = end if key in ("gamma", "width") else 1 / end  # the surrogate's own width
+    x = (torch.linspace(-3, 3, 601, dtype=torch.float64) * scale).requires_grad_()
+    (auto,) = torch.autograd.grad(sg.primitive(x).sum(), x)
+    torch.testing.assert_close(sg.grad(x.detach()), auto, rtol=1e-9, atol=1e-9 * sg.peak)

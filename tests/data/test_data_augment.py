@@ -76,3 +76,15 @@ def test_normalize_formula_and_fit():
         norm(torch.zeros(2, 1, 4, 4))
     with pytest.raises(ValueError, match="std"):
         data.Normalize([0.0], [0.0])
+
+
+def test_normalize_refuses_nan():
+    # a NaN mean used to pass, turning every normalised pixel into NaN
+    with pytest.raises(ValueError, match="mean must be finite"):
+        data.Normalize([float("nan")], [1.0])
+    with pytest.raises(ValueError, match="std must be finite and > 0"):
+        data.Normalize([0.0], [float("nan")])
+    x = torch.rand(4, 2, 3, 3)
+    x[1, 0, 2, 2] = float("nan")
+    with pytest.raises(ValueError, match="x must be finite"):
+        data.Normalize.fit(x)

@@ -97,6 +97,24 @@ def test_read_nmnist_bin_by_hand(tmp_path):
         data.read_nmnist_bin(tmp_path / "missing.bin")
 
 
+def test_nmnist_file_without_events_or_outside_the_sensor_is_refused(tmp_path):
+    # an empty .bin used to give all-zero frames, a sample indistinguishable from a silent recording
+    (tmp_path / "empty.bin").write_bytes(b"")
+    with pytest.raises(data.DataFormatError, match="empty.bin.*no events"):
+        data.read_nmnist_bin(tmp_path / "empty.bin")
+    (tmp_path / "markers.bin").write_bytes(nmnist_event_bytes(0, 240, 0, 0) * 3)  # overflow markers only
+    with pytest.raises(data.DataFormatError, match="no events"):
+        data.read_nmnist_bin(tmp_path / "markers.bin")
+    (tmp_path / "wide.bin").write_bytes(nmnist_event_bytes(3, 4, 1, 5) + nmnist_event_bytes(34, 2, 0, 9))
+    with pytest.raises(data.DataFormatError, match="wide.bin.*outside the 34 x 34.*x up to 34"):
+        data.read_nmnist_bin(tmp_path / "wide.bin")
+    d = tmp_path / "tree" / "Train" / "3"
+    d.mkdir(parents=True)
+    (d / "00001.bin").write_bytes(b"")
+    with pytest.raises(data.DataFormatError, match="00001.bin.*no events"):
+        data.load("nmnist", root=tmp_path / "tree")[0]
+
+
 def test_nmnist_tree_loads_frames(tmp_path):
     rng = np.random.default_rng(0)
     written = {}

@@ -37,6 +37,14 @@ def test_read_pnm_variants(tmp_path):
         data.read_pnm(tmp_path / "cut.pgm")
 
 
+@pytest.mark.parametrize("values", [b"0 1\n-2 4\n", b"0 1\n2.5 4\n", b"0 1\nnan 4\n", b"0 1\n+2 4\n"])
+def test_ascii_netpbm_values_must_be_non_negative_integers(tmp_path, values):
+    # "-2" used to be read as a negative intensity, -0.5 after scaling
+    (tmp_path / "neg.pgm").write_bytes(b"P2\n2 2\n4\n" + values)
+    with pytest.raises(data.DataFormatError, match=r"ASCII Netpbm values must be integers in \[0, 4\], found b'"):
+        data.read_pnm(tmp_path / "neg.pgm")
+
+
 def make_tree(root, n_per_class=4):
     rng = np.random.default_rng(0)
     written = {}

@@ -121,6 +121,30 @@ def test_image_label_count_mismatch(tmp_path):
         data.load("mnist", root=tmp_path)
 
 
+def test_labels_outside_the_classes_are_refused(tmp_path):
+    # labels 10 and 255 of a 10-class IDX set used to load silently (CIFAR's were already checked)
+    write_mnist_like(tmp_path, gz=False)
+    labels = np.array([0, 1, 10, 3, 255, 5], dtype=np.uint8)
+    (tmp_path / "train-labels-idx1-ubyte").write_bytes(idx_bytes(0x08, (6,), labels.tobytes()))
+    with pytest.raises(data.DataFormatError, match=r"class indices in \[0, 9\], found 2 outside \(e.g. 10\)"):
+        data.load("mnist", root=tmp_path)
+    floats = np.array([0, 1, 2.5, 3, 4, 5], dtype=">f4")  # a float label file would have been truncated to ints
+    (tmp_path / "train-labels-idx1-ubyte").write_bytes(idx_bytes(0x0D, (6,), floats.tobytes()))
+    with pytest.raises(data.DataFormatError, match="integer labels"):
+        data.load("mnist", root=tmp_path)
+
+
+@pytest.mark.parametrize("shape", [(6, 0, 0), (6, 5, 0), (0, 5, 4)])
+def test_empty_images_are_refused(tmp_path, shape):
+    # 0x0 IDX images used to load as a dataset of empty tensors
+    write_mnist_like(tmp_path, gz=False)
+    (tmp_path / "train-images-idx3-ubyte").write_bytes(idx_bytes(0x08, shape, b""))
+    if shape[0] == 0:
+        (tmp_path / "train-labels-idx1-ubyte").write_bytes(idx_bytes(0x08, (0,), b""))
+    with pytest.raises(data.DataFormatError, match=r"at least one image of at least 1 x 1 pixels"):
+        data.load("mnist", root=tmp_path)
+
+
 def test_find_fashion_mnist_order_and_error(tmp_path, monkeypatch):
     mine = tmp_path / "mine"
     mine.mkdir()

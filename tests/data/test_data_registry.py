@@ -159,3 +159,17 @@ def test_normalize_stats_of_a_disk_dataset_cover_the_whole_split():
 
     norm = _channel_stats(Sorted())
     assert norm.mean.tolist() == pytest.approx([0.5], abs=1e-3)
+
+
+def test_static_dataset_refuses_nan_and_out_of_range_pixels_and_labels():
+    info = data.DatasetInfo("t", 3, (1, 2, 2), False, ("a", "b", "c"))
+    images, labels = torch.rand(4, 1, 2, 2), torch.tensor([0, 1, 2, 1])
+    assert len(data.StaticDataset(images, labels, info)) == 4
+    bad = images.clone()
+    bad[2, 0, 1, 1] = float("nan")  # a NaN pixel would turn the whole training run into NaN
+    with pytest.raises(ValueError, match=r"float32 images must lie in \[0, 1\].*1 NaN value"):
+        data.StaticDataset(bad, labels, info)
+    with pytest.raises(ValueError, match=r"float32 images must lie in \[0, 1\]"):
+        data.StaticDataset(images * 255, labels, info)
+    with pytest.raises(ValueError, match=r"class indices in \[0, 2\]"):
+        data.StaticDataset(images, torch.tensor([0, 1, 3, 1]), info)

@@ -65,11 +65,12 @@ def test_activation_errors():
         smoke("conv-small", spiking=0)
 
 
-@pytest.mark.parametrize("train", [False, True])
+@pytest.mark.parametrize("train, B", [(False, 3), (True, 3), (True, 1)])
 @pytest.mark.parametrize("spiking", [True, False])
 @pytest.mark.parametrize("name", NAMES)
-def test_static_input_equals_the_direct_encoded_sequence(name, spiking, train):
-    """StaticStem computes the stem once; the result must equal running direct(x, T) through the stem."""
+def test_static_input_equals_the_direct_encoded_sequence(name, spiking, train, B):
+    """StaticStem computes the stem once (the ANN twin: the whole network once); the outputs and the running
+    statistics must equal running direct(x, T) through the network, for a batch of one sample too."""
     g = torch.Generator().manual_seed(3)
     model = smoke(name, T=4, spiking=spiking).double()
     randomise_bn(model, g)
@@ -77,12 +78,14 @@ def test_static_input_equals_the_direct_encoded_sequence(name, spiking, train):
     twin = copy.deepcopy(model)  # train mode updates running stats: give each path its own copy
     stem_steps = []
     model.stem.register_forward_hook(lambda m, i, o: stem_steps.append(i[0].shape[0]))
-    x = torch.rand(3, C_IN, SIZE, SIZE, generator=g, dtype=torch.float64)
+    x = torch.rand(B, C_IN, SIZE, SIZE, generator=g, dtype=torch.float64)
     out_static = model(x)
     out_seq = twin(direct(x, 4))
     assert stem_steps == [1]  # the stem ran once, on [1, B, ...]
-    assert out_static.shape == out_seq.shape == (4, 3, CLASSES)
+    assert out_static.shape == out_seq.shape == (4, B, CLASSES)
     torch.testing.assert_close(out_static, out_seq)
+    for (key, a), (_, b) in zip(model.state_dict().items(), twin.state_dict().items()):
+        torch.testing.assert_close(a, b, msg=key)  # running statistics too (unbiased over T * B values)
 
 
 @pytest.mark.parametrize("name", ["conv-small", "resnet19"])

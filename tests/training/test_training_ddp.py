@@ -1,5 +1,5 @@
 """Data-parallel training: 2 processes (torchrun, gloo, CPU) reach the same result as one process on the same
-global batch. The model has no batch norm: per-process batch statistics would differ from whole-batch ones."""
+global batch, with batch norm (tdBN synchronised over the processes) in the model."""
 from __future__ import annotations
 
 import json
@@ -69,3 +69,31 @@ def test_spikelab_train_under_torchrun(tmp_path):
     assert cfg["world_size"] == 2 and cfg["batch_size"] == 16
     h = load_run(tmp_path / "cli")
     assert len(h.steps) == 4 and len(h.epochs) == 1  # 64 samples in global batches of 16
+
+
+def test_every_built_in_model_matches_one_process_with_synchronised_tdbn(tmp_path):
+    """One training step of each registered model: logits, averaged gradients and running statistics on 2 processes
+    equal those of one process on the global batch (float64), and differ without synchronised tdBN."""
+    _torchrun(str(HERE / "_training_ddp_models_worker.py"), str(tmp_path / "diffs.json"), cwd=tmp_path)
+    diffs = json.loads((tmp_path / "diffs.json").read_text())
+    names = [k.removesuffix(" sync=True") for k in diffs if k.endswith("sync=True")]
+    assert len(names) == 8
+    for name in names:
+        synced, alone = diffs[f"{name} sync=True"], diffs[f"{name} sync=False"]
+        assert max(synced.values()) < 1e-10, (name, synced)
+        assert alone["running_stats"] > 1e-3 and max(alone["logits"], alone["grads"]) > 1e-3, (name, alone)
+
+
+def test_sync_tdbn_defaults_to_the_number_of_processes():
+    from spikelab import models
+    from spikelab.layers import TdBatchNorm
+    from spikelab.training import TrainConfig, sync_tdbn
+
+    model = models.build("conv-small", num_classes=3, in_channels=1, T=2)
+    assert sync_tdbn(model) == 2  # two tdBN layers, not synchronised in a single process
+    assert not any(m.sync for m in model.modules() if isinstance(m, TdBatchNorm))
+    sync_tdbn(model, True)
+    assert all(m.sync for m in model.modules() if isinstance(m, TdBatchNorm))
+    with pytest.raises(TypeError, match="sync_bn"):
+        TrainConfig(sync_bn="yes")
+    assert TrainConfig().sync_bn is None

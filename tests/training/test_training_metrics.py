@@ -150,6 +150,10 @@ def test_mean_and_accuracy_meters():
     assert accuracy(out, torch.tensor([0, 1, 1, 2])) == pytest.approx(0.75)
     with pytest.raises(ValueError, match="targets"):
         acc.update(out, torch.tensor([0, 1]))
+    with pytest.raises(TypeError, match="integer class indices"):  # a NaN target would count as a silent miss
+        acc.update(out, torch.tensor([0.0, 1.0, float("nan"), 2.0]))
+    with pytest.raises(ValueError, match=r"targets must lie in \[0, 2\]"):
+        acc.update(out, torch.tensor([0, 1, 3, 2]))
 
 
 def test_ops_meter_needs_a_sample_count_and_rejects_bad_input():
@@ -160,3 +164,47 @@ def test_ops_meter_needs_a_sample_count_and_rejects_bad_input():
         FiringRates("net")
     with pytest.raises(TypeError, match="x"):
         ops_table(_tiny_net(), [1.0, 2.0])
+
+
+def test_ops_table_infers_the_batch_of_a_sequence_input():
+    # ops_table(model, x_seq) without batch_size used to divide by x_seq.shape[0] = T: every per-sample figure off
+    # by B / T. The oracle: a neuron does one accumulate per element and step, T * features per sample.
+    T, B = 3, 5
+    x_seq = torch.rand(T, B, 2)
+    rows = ops_table(_tiny_net(), x_seq)
+    assert rows == ops_table(_tiny_net(), x_seq, batch_size=B)
+    assert rows[1]["acs"] == T * 2  # the IF layer: T steps x 2 neurons per sample
+    assert rows[0]["macs"] == T * 2 * 2
+    with pytest.raises(ValueError, match=r"batch_size=3, but .* carried 5 samples.*x.shape\[1\]"):
+        ops_table(_tiny_net(), x_seq, batch_size=T)
+
+
+def test_ops_table_of_a_model_counts_the_same_per_sample_for_any_input_layout():
+    from spikelab import models
+
+    net = models.build("conv-small", num_classes=3, in_channels=1, T=4, channels=(4, 6))
+    x = torch.rand(6, 1, 8, 8)
+    static = ops_table(net, x)
+    sequence = ops_table(net, x.unsqueeze(0).expand(4, *x.shape))  # direct encoding written out, [T, B, ...]
+    by_name = {r["layer"]: r for r in sequence}
+    for row in static:
+        other = by_name[row["layer"]]
+        if row["layer"] == "stem.conv":  # the static shortcut computes the stem once instead of T times
+            assert other["macs"] == pytest.approx(4 * row["macs"])
+        else:
+            assert other["acs"] == pytest.approx(row["acs"]) and other["macs"] == pytest.approx(row["macs"])
+    assert by_name["body.sn1"]["acs"] == 4 * 4 * 8 * 8  # T x neurons per sample
+
+
+def test_ops_meter_counts_samples_itself():
+    net = _tiny_net()
+    meter = SynapticOps(net)
+    with meter:
+        net(torch.rand(3, 4, 2))
+        net(torch.rand(3, 2, 2))
+    meter.update()  # 4 + 2 samples, read at the first time-first layer
+    assert meter.samples == 6
+    with pytest.raises(ValueError, match="no forward pass seen"):
+        meter.update()
+    meter.update(7)  # a count given without a forward pass to check it against is taken as is
+    assert meter.samples == 13

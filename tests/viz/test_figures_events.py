@@ -58,6 +58,7 @@ def test_frame_animation_has_all_frames_play_button_and_slider():
     (np.zeros((3, 1, 4, 4)), {}, ValueError),
     (np.zeros((3, 4, 4)), {}, ValueError),
     (-np.ones((3, 2, 4, 4)), {}, ValueError),
+    (np.full((3, 2, 4, 4), np.nan), {}, ValueError),  # NaN counts used to pass the ">= 0" check
     (np.zeros((3, 2, 4, 4)), dict(on_channel=2), ValueError),
     (np.zeros((3, 2, 4, 4)), dict(max_frames=0), ValueError),
 ])

@@ -259,3 +259,9 @@ def test_only_the_widgets_module_imports_ipywidgets():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
+
+
+def test_simulate_neuron_takes_a_real_floating_point_current():
+    for dtype in (torch.int64, torch.bool, torch.complex64):
+        with pytest.raises(TypeError, match="current must be a real floating-point tensor"):
+            simulate_neuron(NeuronConfig(), torch.ones(5, dtype=dtype))
