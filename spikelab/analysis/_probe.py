@@ -62,6 +62,7 @@ class Recorder:
             m: LayerRecord(names[m], m) for m in model.modules() if isinstance(m, BaseNeuron)}
         self.first_nonfinite: tuple[str, int, bool] | None = None
         self.readout: str | None = None
+        self._order: list[LayerRecord] = []  # spiking layers in the order they first ran
         self._handles = [m.register_forward_hook(self._hook) for m in model.modules()
                          if next(m.children(), None) is None]
 
@@ -78,14 +79,16 @@ class Recorder:
                 self.first_nonfinite = (self.names[module], bad, inp is not None and count_nonfinite(inp) > 0)
         layer = self.layers.get(module)
         if layer is not None:
+            if not layer.spikes:
+                self._order.append(layer)
             layer.spikes.append(out)
             layer.currents.append(inputs[0].detach())
             if module.h_seq is not None:
                 layer.membranes.append(module.h_seq)
 
     def ran(self) -> list[LayerRecord]:
-        """The spiking layers that ran, in registration order."""
-        return [lay for lay in self.layers.values() if lay.spikes]
+        """The spiking layers that ran, in the order they first ran (input side first)."""
+        return list(self._order)
 
     def remove(self) -> None:
         for h in self._handles:

@@ -170,7 +170,7 @@ def diagnose(
     Other hooks attached to the model (e.g. a :class:`~spikelab.metrics.FiringRates` meter) see this pass.
 
     The findings come in this order: ``non_finite`` in the forward pass (reported alone), then ``silent`` and
-    ``saturated`` per spiking layer in network order, ``dead_output``, and the gradient findings. The kinds, the
+    ``saturated`` per spiking layer in the order they run, ``dead_output``, and the gradient findings. The kinds, the
     measured values and the bounds are described in the module docstring and set by ``thresholds``.
 
     Args:
