@@ -279,8 +279,8 @@ def _activity_findings(layers: list[LayerRecord], th: Thresholds) -> list[Findin
 
 
 def _dead_output(recorder: Recorder, out: torch.Tensor, x: torch.Tensor, th: Thresholds) -> list[Finding]:
-    B = out.shape[1]
-    if B < 2 or not _samples_differ(x, B):
+    T, B = out.shape[:2]
+    if B < 2 or not _samples_differ(x, B, T):
         return []
     logits = out.detach().double().mean(0)  # [B, C]
     scale = float(logits.pow(2).mean().sqrt())
@@ -293,14 +293,14 @@ def _dead_output(recorder: Recorder, out: torch.Tensor, x: torch.Tensor, th: Thr
     return [Finding(layer, "dead_output", spread, _advice.dead_output(layer, spread, last))]
 
 
-def _samples_differ(x: torch.Tensor, B: int) -> bool:
-    """Whether the batch holds two different samples (batch axis 0 for a static batch, 1 for a sequence)."""
-    for axis in (0, 1):
-        if x.dim() > axis and x.shape[axis] == B:
-            first = x.select(axis, 0).unsqueeze(axis)
-            if not torch.equal(x, first.expand_as(x)):
-                return True
-    return False
+def _samples_differ(x: torch.Tensor, B: int, T: int) -> bool:
+    """Whether the batch holds two different samples: along axis 0 for a static batch ``[B, ...]``, along axis 1 for
+    a sequence ``[T, B, ...]``. When the shape fits both layouts (e.g. ``T == B``), the samples must differ along
+    every axis that may be the batch's, so that a sequence of identical samples whose steps differ is not taken for
+    a varied batch (a missed ``dead_output`` is better than a false one)."""
+    axes = [axis for axis, ok in ((0, x.shape[0] == B), (1, x.dim() > 2 and x.shape[:2] == (T, B))) if ok]
+    return bool(axes) and all(
+        not torch.equal(x, x.select(axis, 0).unsqueeze(axis).expand_as(x)) for axis in axes)
 
 
 def _gradient_findings(model, names, recorder, loss_fn, out, y, th) -> list[Finding]:

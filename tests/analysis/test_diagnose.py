@@ -195,6 +195,28 @@ def test_a_batch_of_identical_samples_cannot_show_a_dead_output(digits):
     assert of_kind(diagnose(net, same, y[:1].expand(8)), "dead_output") == []
 
 
+def rate_coded(x: torch.Tensor, T: int = 4) -> torch.Tensor:
+    """A sequence ``[T, B, ...]`` of Bernoulli spikes with the pixel values as probabilities (SPEC section 4)."""
+    gen = torch.Generator().manual_seed(0)
+    return torch.bernoulli(x.unsqueeze(0).expand(T, *x.shape), generator=gen)
+
+
+def test_a_sequence_batch_is_diagnosed_along_its_batch_axis(digits):
+    x, y, _ = digits
+    seq = rate_coded(x)  # [4, 64, 1, 8, 8]
+    healthy, faulty = conv_snn(), conv_snn()
+    faulty.body.sn1.v_th = 100.0
+    assert diagnose(healthy, seq, y) == []
+    found = diagnose(faulty, seq, y)
+    assert [f.key for f in found] == [
+        ("body.sn1", "silent"), ("body.conv2.sn", "silent"), ("head.fc", "dead_output")]
+    # four copies of one sample over T = 4 steps: the steps differ, the samples do not, so no output can look dead
+    same = seq[:, :1].expand(4, 4, -1, -1, -1).contiguous()
+    assert not torch.equal(same[0], same[1])
+    assert [f.key for f in diagnose(faulty, same, y[:1].expand(4))] == [
+        ("body.sn1", "silent"), ("body.conv2.sn", "silent")]
+
+
 def snapshot(model: nn.Module) -> dict:
     return dict(
         state={k: v.clone() for k, v in model.state_dict().items()},
