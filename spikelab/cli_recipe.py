@@ -8,12 +8,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-from spikelab.recipe import CHOSEN_KEYS, DEFAULTS
+from spikelab.recipe import CHOSEN_KEYS, DEFAULTS, LEGACY
 
 TRAIN_KEYS = ("epochs", "lr", "optimizer", "weight_decay", "schedule", "step_size", "gamma", "loss", "lam", "phi",
               "grad_clip", "seed")  # TrainConfig fields set from the command line
 EXECUTION_KEYS = ("device", "amp", "compile")  # where and how fast, not what: free to change on resume
 OUT_DEFAULT = "runs"
+#: command-line options of the neuron -> fields of the recipe's ``neuron`` (:func:`spikelab.recipe.neuron_for`)
+NEURON_FLAGS = {"neuron_decay": "decay", "v_th": "v_th", "reset": "reset", "surrogate": "surrogate",
+                "surrogate_width": "width"}
 
 
 class CommandError(Exception):
@@ -76,6 +79,27 @@ def _given(args: argparse.Namespace) -> dict[str, Any]:
     return given
 
 
+def _neuron_given(args: argparse.Namespace) -> dict[str, Any]:
+    """The neuron fields typed on the command line (``--v-th 1.5`` -> ``{"v_th": 1.5}``)."""
+    return {field: getattr(args, flag) for flag, field in NEURON_FLAGS.items() if getattr(args, flag, None) is not None}
+
+
+def _neuron(model: str, changes: dict[str, Any]) -> dict[str, Any]:
+    """The recipe of ``model``'s default neuron with the typed ``changes`` (:func:`spikelab.recipe.neuron_for`)."""
+    from spikelab.recipe import neuron_for, neuron_to_recipe
+
+    try:
+        return neuron_to_recipe(neuron_for(model, **changes))
+    except (TypeError, ValueError) as err:
+        raise CommandError(f"neuron options: {err}") from None
+
+
+def _neuron_fields(recipe: dict[str, Any]) -> dict[str, Any]:
+    """A neuron recipe in the command line's terms (the surrogate by name, its width as ``width``)."""
+    sg = recipe["surrogate"]
+    return {**recipe, "surrogate": sg["name"], "width": next(v for k, v in sg.items() if k != "name")}
+
+
 def _saved_recipe(resume: str) -> tuple[Path, dict[str, Any], dict[str, Any], int]:
     """``(run folder, run settings, TrainConfig fields, epochs done)`` of the run ``--resume`` names: from its
     checkpoint, or from ``config.json`` for a run killed before its first epoch."""
@@ -96,11 +120,11 @@ def _saved_recipe(resume: str) -> tuple[Path, dict[str, Any], dict[str, Any], in
         raise CommandError(f"{resume}: not a run folder (no {training.CHECKPOINT_FILE} or {training.CONFIG_FILE})")
     else:
         raise FileNotFoundError(f"checkpoint not found: {str(ckpt_path)!r}")
-    missing = [k for k in CHOSEN_KEYS if k != "size" and (not isinstance(run, dict) or k not in run)]
+    missing = [k for k in CHOSEN_KEYS if k not in LEGACY and (not isinstance(run, dict) or k not in run)]
     if missing or not isinstance(train, dict):
         raise CommandError(f"{resume}: the checkpoint lacks the run settings {missing or ['train_config']} "
                            "(was it written by 'spikelab train' or a training panel?)")
-    return run_dir, dict(run, size=run.get("size")), train, done
+    return run_dir, {**LEGACY, **run}, train, done
 
 
 def recipe_from_args(args: argparse.Namespace):
@@ -109,10 +133,13 @@ def recipe_from_args(args: argparse.Namespace):
     from spikelab.training import TrainConfig, planned_epochs
 
     given = _given(args)
+    neuron = _neuron_given(args)
     execution = {k: getattr(args, k) for k in EXECUTION_KEYS if getattr(args, k) is not None}
     if args.resume is None:
         cfg = {k: given.get(k, DEFAULTS.get(k)) for k in CHOSEN_KEYS}
         cfg["augment"] = bool(cfg["augment"])
+        if cfg["model"] in _names()[0]:  # else _check_args names the model
+            cfg["neuron"] = _neuron(cfg["model"], neuron)
         train = {k: given[k] if k in given else DEFAULTS[k] for k in TRAIN_KEYS if k in given or k in DEFAULTS}
         _check_args(cfg, args)
         return cfg, TrainConfig(**train, **execution), None, 0
@@ -122,6 +149,11 @@ def recipe_from_args(args: argparse.Namespace):
     have = {**saved, **saved_train}
     clash = [f"{_flag(k)} {v!r} (the run has {have.get(k)!r})" for k, v in given.items()
              if k != "epochs" and v != have.get(k)]
+    if neuron:
+        run_neuron = _neuron_fields(saved["neuron"] or _neuron(saved["model"], {}))  # None: the model's default
+        flags = {field: flag for flag, field in NEURON_FLAGS.items()}
+        clash += [f"{_flag(flags[k])} {v!r} (the run has {run_neuron[k]!r})" for k, v in neuron.items()
+                  if v != run_neuron[k]]
     if clash:
         raise CommandError(f"--resume continues {run_dir} with its own recipe; these options contradict it: "
                            f"{', '.join(clash)}. Drop them, or start a new run with another --name")

@@ -85,6 +85,10 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--phi", type=float, help=f"TET regulariser target (default: {tc.phi})")
     p.add_argument("--grad-clip", type=float, metavar="NORM", help="clip the gradient's L2 norm (default: no clipping)")
     p.add_argument("--seed", type=int, help=f"seed of weights, shuffling and augmentation (default: {d['seed']})")
+    p.add_argument("--drop-last", action=argparse.BooleanOptionalAction, default=None,
+                   help="drop the training split's last batch when it is partial, so every step averages a full "
+                        f"batch; --no-drop-last keeps it (default: {'drop' if d['drop_last'] else 'keep'})")
+    _add_neuron(p)
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
                    help="mixed precision (CUDA only; default: on for CUDA)")
     p.add_argument("--compile", action="store_true", default=None, help="compile the model with torch.compile")
@@ -103,6 +107,22 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     _add_common(p)
     _one_line_errors(p)
     p.set_defaults(func=_guarded(_train))
+
+
+def _add_neuron(p: argparse.ArgumentParser) -> None:
+    """The neuron of the spiking layers (``spikelab.recipe.neuron_for``; default: the model's own)."""
+    from spikelab import surrogate
+    from spikelab.neurons import RESET_MODES
+
+    g = p.add_argument_group("neuron", "the spiking layers' neuron (default: the model's own: LIF, decay 0.5, "
+                                       "v_th 1, hard reset, atan alpha=2 for mlp and conv-small)")
+    g.add_argument("--neuron-decay", type=float, metavar="D", help="membrane decay per step, in [0, 1]")
+    g.add_argument("--v-th", type=float, metavar="V", help="firing threshold (> 0)")
+    g.add_argument("--reset", choices=RESET_MODES, help="reset after a spike")
+    g.add_argument("--surrogate", choices=surrogate.names(), help="surrogate gradient family")
+    g.add_argument("--surrogate-width", type=float, metavar="W",
+                   help="the surrogate's width parameter (atan/sigmoid alpha, fast_sigmoid slope, triangle gamma, "
+                        "rectangle width; default: the family's own)")
 
 
 def add_eval(sub: argparse._SubParsersAction) -> None:
@@ -216,7 +236,8 @@ def _train(args: argparse.Namespace) -> int:
             print(f"{verb}training {cfg['model']} ({n_params:,} parameters) on {info.name} "
                   f"({len(train_loader.dataset)} train / {len(test_loader.dataset)} test, {info.num_classes} "
                   f"classes), T={cfg['T']}, {config.loss.upper()} loss, {config.optimizer} lr {config.lr:g} "
-                  f"{config.schedule}, batch {cfg['batch_size']}, {device}"
+                  f"{config.schedule}, batch {cfg['batch_size']}, {device}, neuron "
+                  f"{recipe.describe_neuron(cfg.get('neuron'), cfg['model'])}"
                   + (f" x {size} processes" if size > 1 else "") + f" -> {run_dir}", flush=True)
         source = Path(args.resume) if args.resume else None  # a run folder, or a checkpoint file in it
         resume = source if source is not None and source.is_file() else \

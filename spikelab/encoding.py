@@ -6,6 +6,9 @@
 
 Inputs are real floating-point tensors (an integer, bool or complex ``x`` raises ``TypeError``: convert it, e.g.
 ``x.float() / 255``); the outputs have ``x``'s dtype. Spikes are 0/1 in that dtype.
+
+:func:`decode_rate` and :func:`decode_latency` turn spike trains back into intensities (to measure how faithful a
+code is at a given ``T``).
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from spikelab._checks import (
     check_int,
     check_positive,
     check_range,
+    check_tensor,
     check_tensor_range,
 )
 
@@ -82,6 +86,33 @@ def latency(
     steps = torch.arange(T, device=x.device).view(T, *([1] * x.dim()))
     out = (steps == t_spike.unsqueeze(0)) & fires.unsqueeze(0)
     return out.to(x.dtype)
+
+
+def decode_rate(spikes: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
+    """Estimate the intensities behind a rate code: ``count / (T * gain)``, ``[T, B, ...]`` -> ``[B, ...]``.
+
+    Unbiased; each estimate has standard deviation ``sqrt(x (1 / gain - x) / T)`` (a binomial count).
+    """
+    check_tensor(spikes, "spikes")
+    if spikes.dim() < 1 or spikes.shape[0] < 1:
+        raise ValueError(f"spikes must be [T, ...] with T >= 1, got shape {tuple(spikes.shape)}")
+    gain = check_range(gain, "gain", 0.0, 1.0)
+    if gain == 0.0:
+        raise ValueError("gain must be > 0, got 0")
+    return spikes.to(torch.float64).mean(0) / gain
+
+
+def decode_latency(spikes: torch.Tensor) -> torch.Tensor:
+    """Invert the linear latency code: a spike at step ``t`` decodes to ``1 - t / (T - 1)`` (1 if ``T = 1``); an
+    input that never spiked decodes to 0. ``[T, B, ...]`` -> ``[B, ...]`` (float64); the first spike counts."""
+    check_tensor(spikes, "spikes")
+    if spikes.dim() < 1 or spikes.shape[0] < 1:
+        raise ValueError(f"spikes must be [T, ...] with T >= 1, got shape {tuple(spikes.shape)}")
+    T = spikes.shape[0]
+    fired = spikes.to(torch.bool)
+    first = fired.to(torch.int8).argmax(0).to(torch.float64)  # index of the first spike (0 if none)
+    value = 1.0 - first / (T - 1) if T > 1 else torch.ones_like(first)
+    return torch.where(fired.any(0), value, torch.zeros_like(value))
 
 
 ENCODERS = {"direct": direct, "rate": rate, "latency": latency}

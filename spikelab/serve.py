@@ -1,16 +1,27 @@
 """The ``spikelab dashboard`` and ``spikelab lab`` commands: serve a Voila dashboard or JupyterLab on ``labs/``.
 
 ``spikelab dashboard`` serves the playground; ``spikelab dashboard NAME`` serves another shipped dashboard
-(:func:`spikelab.dashboards.names`), a notebook path, or a lab found by stem (``01_neuron`` or
-``labs/01_neuron.ipynb``). Both commands bind to 127.0.0.1 unless ``--host`` says otherwise, check that the port
-is free before launching, and never reach the network (JupyterLab's news and update checks are off).
+(:func:`spikelab.dashboards.names`), a notebook path, or a lab found by stem (``01_one_neuron`` or
+``labs/01_one_neuron.ipynb``). Both commands bind to 127.0.0.1 unless ``--host`` says otherwise, check that the port
+is free before launching, and never reach the network (JupyterLab's news and update checks are off; Voila pages
+use spikelab's template, :data:`VOILA_TEMPLATE`, which asks no CDN for anything).
+
+The server cleans up after itself: a dashboard page's kernel is shut down once no page has been connected to it for
+``--cull-idle`` seconds (its training stopped, the run folder left "stopped"), at most ``--max-kernels`` kernels run
+at once (:mod:`spikelab.serve_kernels`), and SIGTERM, SIGINT or SIGHUP to the command stops the server it started,
+with its kernels, before the command exits. A ``--host`` other than this machine's loopback address exposes kernels
+that run code: the command then warns, and the dashboard requires a token (``--token``, or one it generates and
+prints).
 """
 from __future__ import annotations
 
 import argparse
 import errno
 import importlib.util
+import ipaddress
 import os
+import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -24,6 +35,15 @@ DASHBOARD_PORT = 8866
 LAB_PORT = 8888
 LABS_ENV = "SPIKELAB_LABS"
 RUNS_ENV = "SPIKELAB_RUNS_DIR"
+CULL_IDLE_S = 300  # a kernel without a page for this long is shut down
+CULL_INTERVAL_S = 30  # how often the server looks for such kernels
+MAX_KERNELS = 8  # kernels (about 300 MB each) alive at once, the preheated spare included
+KERNEL_SHUTDOWN_WAIT_S = 10  # a kernel asked to exit gets this long (its training stops) before it is killed
+STOP_WAIT_S = 30  # how long the command waits for its server to stop before killing it
+KERNEL_MANAGER = "spikelab.serve_kernels.CappedKernelManager"
+#: spikelab's Voila template ("lab" without the Font Awesome CDN links), found through ``JUPYTER_PATH``
+VOILA_TEMPLATE = "spikelab"
+TEMPLATE_ROOT = Path(__file__).resolve().parent / "share"
 
 
 def labs_dirs() -> list[Path]:
@@ -46,7 +66,7 @@ def find_notebook(name: str | None = None) -> Path:
     """The notebook that ``spikelab dashboard NAME`` serves.
 
     ``None`` is the playground; a shipped dashboard name (``"neuron"``); an existing ``.ipynb`` path; or the stem of
-    a notebook in a labs folder (``"01_neuron"``; ``"labs/01_neuron.ipynb"`` also matches by stem). Raises
+    a notebook in a labs folder (``"01_one_neuron"``; ``"labs/01_one_neuron.ipynb"`` also matches by stem). Raises
     ``ValueError`` listing what is available when nothing matches.
     """
     if name is None:
@@ -105,12 +125,59 @@ def port_free(host: str, port: int) -> bool:
     return bind_problem(host, port) is None
 
 
+def lab_names() -> list[str]:
+    """The stems of the lab notebooks found (``01_one_neuron``, ...), in order, without duplicates."""
+    return sorted({nb.stem for d in labs_dirs() for nb in d.glob("[0-9]*.ipynb")})
+
+
+def voila_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """``env`` (default: this process's environment) with spikelab's template folder first on ``JUPYTER_PATH``,
+    so that Voila finds :data:`VOILA_TEMPLATE`. Run :func:`voila_command`'s command with it."""
+    out = dict(os.environ if env is None else env)
+    paths = [str(TEMPLATE_ROOT)] + [p for p in out.get("JUPYTER_PATH", "").split(os.pathsep)
+                                    if p and p != str(TEMPLATE_ROOT)]
+    out["JUPYTER_PATH"] = os.pathsep.join(paths)
+    return out
+
+
+def is_loopback(host: str) -> bool:
+    """True if every address ``host`` resolves to is this machine's loopback (only this machine can connect)."""
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        return bool(infos) and all(ipaddress.ip_address(i[4][0].split("%")[0]).is_loopback for i in infos)
+    except (OSError, UnicodeError, ValueError):
+        return False
+
+
 def voila_command(notebook: str | os.PathLike, *, host: str = DEFAULT_HOST, port: int = DASHBOARD_PORT,
-                  open_browser: bool = True, preheat: bool = True) -> list[str]:
-    """The Voila command line serving ``notebook`` (a file, or a folder of notebooks)."""
+                  open_browser: bool = True, preheat: bool = True, cull_idle_s: int = CULL_IDLE_S,
+                  cull_interval_s: int | None = None, max_kernels: int = MAX_KERNELS,
+                  token: str | None = None) -> list[str]:
+    """The Voila command line serving ``notebook`` (a file, or a folder of notebooks) with spikelab's template; run
+    it with the environment of :func:`voila_env`.
+
+    Kernels are managed by :class:`spikelab.serve_kernels.CappedKernelManager`: one without a page for
+    ``cull_idle_s`` seconds is shut down (checked every ``cull_interval_s`` seconds, default a third of
+    ``cull_idle_s`` and at most ``CULL_INTERVAL_S``; ``cull_idle_s=0`` never culls), and at most
+    ``max_kernels`` run at once (0: no cap). A kernel asked to shut down gets ``KERNEL_SHUTDOWN_WAIT_S`` seconds to
+    stop its training. ``token``: the token every page needs (None: no token, for a loopback ``host`` only).
+    """
+    if cull_interval_s is None:
+        cull_interval_s = min(CULL_INTERVAL_S, max(cull_idle_s // 3, 1))
+    for name, value in (("cull_idle_s", cull_idle_s), ("cull_interval_s", cull_interval_s),
+                        ("max_kernels", max_kernels)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{name} must be an int >= 0, got {value!r}")
     cmd = [sys.executable, "-m", "voila", str(notebook), f"--port={port}", f"--Voila.ip={host}",
-           "--Voila.port_retries=0", "--VoilaExecutor.timeout=600",
+           "--Voila.port_retries=0", "--VoilaExecutor.timeout=600", f"--template={VOILA_TEMPLATE}",
            "--VoilaConfiguration.extension_denylist=jupyterlab-jupytext"]
+    cmd += [f"--VoilaConfiguration.multi_kernel_manager_class={KERNEL_MANAGER}",
+            f"--CappedKernelManager.cull_idle_timeout={cull_idle_s}",
+            f"--CappedKernelManager.cull_interval={max(cull_interval_s, 1)}",
+            f"--CappedKernelManager.max_kernels={max_kernels}",
+            f"--KernelManager.shutdown_wait_time={KERNEL_SHUTDOWN_WAIT_S}"]
+    if token is not None:
+        cmd.append(f"--Voila.token={token}")
     if preheat and Path(notebook).is_file():  # one kernel runs the notebook ahead of the first visitor
         cmd += ["--preheat_kernel=True", "--pool_size=1"]
     if not open_browser:
@@ -144,7 +211,65 @@ def _port_arg(text: str) -> int:
         raise argparse.ArgumentTypeError(f"port must be an integer, got {text!r}") from None
 
 
-def _launch(cmd: Sequence[str], *, module: str, host: str, port: int, what: str, env: dict[str, str]) -> int:
+class _Stop(Exception):
+    """A signal asked the command to stop its server."""
+
+
+def run_server(cmd: Sequence[str], env: dict[str, str], *, stop_wait_s: float = STOP_WAIT_S) -> int:
+    """Run the server ``cmd`` until it exits, or until this process gets SIGTERM, SIGINT or SIGHUP: the server is
+    then sent SIGTERM (Voila and Jupyter shut their kernels down on it) and waited for up to ``stop_wait_s``
+    seconds, then killed with its process group. Returns the server's exit status (0 after a stop by signal).
+
+    The server runs in its own session, so Ctrl+C in a terminal reaches this process only, which stops the server
+    once (Jupyter would otherwise ask for a confirmation).
+    """
+    def stop(signum: int, _frame: object) -> None:
+        raise _Stop(signum)
+
+    caught = (signal.SIGTERM, signal.SIGINT) + ((signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ())
+    previous = {s: signal.signal(s, stop) for s in caught}
+    proc = None
+    try:
+        proc = subprocess.Popen(list(cmd), env=env, start_new_session=True)
+        return proc.wait()
+    except (_Stop, KeyboardInterrupt):
+        if proc is None:
+            return 0
+        for s in caught:  # a second signal must not cut the clean-up short
+            signal.signal(s, signal.SIG_IGN)
+        print("stopping the server and its kernels...", file=sys.stderr, flush=True)
+        if proc.poll() is None:
+            proc.terminate()
+        try:
+            proc.wait(stop_wait_s)
+        except subprocess.TimeoutExpired:
+            print(f"the server did not stop within {stop_wait_s:g} s: killing it", file=sys.stderr, flush=True)
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+        return 0
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _count_arg(flag: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} must be an integer >= 0, got {text!r}") from None
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"{flag} must be an integer >= 0, got {value}")
+        return value
+
+    return parse
+
+
+def _launch(cmd: Sequence[str], *, module: str, host: str, port: int, what: str, env: dict[str, str],
+            token: str | None = None) -> int:
     if importlib.util.find_spec(module) is None:
         print(f"error: {module} is not installed; install the lab extra: pip install 'spikelab[lab]'",
               file=sys.stderr)
@@ -153,11 +278,14 @@ def _launch(cmd: Sequence[str], *, module: str, host: str, port: int, what: str,
     if problem is not None:
         print(f"error: {problem}", file=sys.stderr)
         return 2
-    print(f"serving {what} at http://{host}:{port}/  (Ctrl+C to stop)", flush=True)
-    try:
-        return subprocess.call(list(cmd), env=env)
-    except KeyboardInterrupt:
-        return 0
+    if not is_loopback(host):
+        print(f"warning: --host {host} lets other machines reach this server, and its kernels run any code a "
+              "visitor sends. Share the address only with people you trust, on a network you trust"
+              + (", and keep the token to yourself." if token else "."), file=sys.stderr, flush=True)
+    query = f"?token={token}" if token else ""
+    shown = host if host not in ("0.0.0.0", "::") else f"{socket.gethostname()}"
+    print(f"serving {what} at http://{shown}:{port}/{query}  (Ctrl+C to stop)", flush=True)
+    return run_server(cmd, env)
 
 
 def _child_env(runs: str | None) -> dict[str, str]:
@@ -172,9 +300,13 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    cmd = voila_command(nb, host=args.host, port=args.port, open_browser=not args.no_browser)
+    token = args.token
+    if token is None and not is_loopback(args.host):  # kernels run code: never open to the network without one
+        token = secrets.token_urlsafe(24)
+    cmd = voila_command(nb, host=args.host, port=args.port, open_browser=not args.no_browser,
+                        cull_idle_s=args.cull_idle, max_kernels=args.max_kernels, token=token)
     return _launch(cmd, module="voila", host=args.host, port=args.port, what=f"the {nb.stem} dashboard",
-                   env=_child_env(args.runs))
+                   env=voila_env(_child_env(args.runs)), token=token)
 
 
 def _cmd_lab(args: argparse.Namespace) -> int:
@@ -194,11 +326,23 @@ def _cmd_lab(args: argparse.Namespace) -> int:
 def add_serve_commands(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``dashboard`` and ``lab`` subcommands to the ``spikelab`` parser."""
     names = ", ".join(dashboards.names())
+    labs = lab_names()
+    example = labs[0] if labs else "01_one_neuron"
     p = subparsers.add_parser(
         "dashboard", help="serve a Voila dashboard (default: the spiking-network playground)",
-        description=f"Serve a dashboard with Voila. NAME is one of: {names}; or a lab notebook (by stem, e.g. "
-                    "01_neuron, or a path such as labs/01_neuron.ipynb).")
+        description=f"Serve a dashboard with Voila. NAME is one of: {names}; or a lab notebook by its name"
+                    + (f" ({', '.join(labs)})" if labs else "")
+                    + f", or a path such as labs/{example}.ipynb.")
     p.add_argument("name", nargs="?", default=None, metavar="NAME", help="dashboard or lab (default: playground)")
+    p.add_argument("--cull-idle", type=_count_arg("--cull-idle"), default=CULL_IDLE_S, metavar="SECONDS",
+                   help=f"shut a page's kernel down (and stop its training) once no page has been connected to it "
+                        f"for this long (default {CULL_IDLE_S}; 0: never)")
+    p.add_argument("--max-kernels", type=_count_arg("--max-kernels"), default=MAX_KERNELS, metavar="N",
+                   help=f"most kernels at once, about 300 MB each; more pages are refused with a message "
+                        f"(default {MAX_KERNELS}; 0: no limit)")
+    p.add_argument("--token", default=None,
+                   help="token every page needs (default: none on 127.0.0.1; a generated one, printed, for any "
+                        "other --host)")
     lab = subparsers.add_parser("lab", help="open JupyterLab on the labs/ notebooks",
                                 description="Open JupyterLab on labs/ (offline: no news or update checks).")
     lab.add_argument("--root", default=None, help="folder to open (default: ./labs or the checkout's labs/)")

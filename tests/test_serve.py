@@ -2,9 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import signal
 import socket
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -91,7 +96,7 @@ def test_port_free_sees_a_listening_socket():
 
 
 def test_dashboard_refuses_a_taken_port_before_launching(parser, monkeypatch, capsys, tmp_path):
-    monkeypatch.setattr(subprocess, "call", lambda *a, **k: pytest.fail("must not launch on a taken port"))
+    monkeypatch.setattr(serve, "run_server", lambda *a, **k: pytest.fail("must not launch on a taken port"))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen()
@@ -109,7 +114,7 @@ def test_dashboard_refuses_a_taken_port_before_launching(parser, monkeypatch, ca
     ("192.0.2.1", "is not an address of this machine"),  # TEST-NET-1: valid, but never a local address
 ])
 def test_a_bad_host_is_named_as_such_not_as_a_taken_port(parser, monkeypatch, capsys, host, message):
-    monkeypatch.setattr(subprocess, "call", lambda *a, **k: pytest.fail("must not launch on a bad host"))
+    monkeypatch.setattr(serve, "run_server", lambda *a, **k: pytest.fail("must not launch on a bad host"))
     for command in (["dashboard", "neuron"], ["lab", "--root", "."]):
         args = parser.parse_args([*command, "--host", host, "--port", "9555", "--no-browser"])
         assert args.func(args) == 2
@@ -121,11 +126,11 @@ def test_a_bad_host_is_named_as_such_not_as_a_taken_port(parser, monkeypatch, ca
 def test_dashboard_launches_voila_with_the_runs_folder(parser, monkeypatch, capsys, tmp_path):
     seen = {}
 
-    def fake_call(cmd, env):
+    def fake_run(cmd, env):
         seen.update(cmd=cmd, env=env)
         return 0
 
-    monkeypatch.setattr(subprocess, "call", fake_call)
+    monkeypatch.setattr(serve, "run_server", fake_run)
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv(serve.RUNS_ENV, raising=False)
     args = parser.parse_args(["dashboard", "--no-browser", "--port", "9321"])
@@ -143,7 +148,7 @@ def test_dashboard_unknown_name_is_a_clear_error(parser, capsys):
 
 def test_lab_opens_the_labs_folder(parser, labs, monkeypatch):
     seen = {}
-    monkeypatch.setattr(subprocess, "call", lambda cmd, env: seen.update(cmd=cmd) or 0)
+    monkeypatch.setattr(serve, "run_server", lambda cmd, env: seen.update(cmd=cmd) or 0)
     args = parser.parse_args(["lab", "--no-browser", "--port", "9400"])
     assert args.func(args) == 0
     assert f"--ServerApp.root_dir={labs.resolve()}" in seen["cmd"] and "--ServerApp.port=9400" in seen["cmd"]
@@ -164,3 +169,167 @@ def test_dashboards_ship_as_package_data():
     pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
     data = pyproject.get("tool", {}).get("setuptools", {}).get("package-data", {})
     assert "*.ipynb" in data.get("spikelab.dashboards", []), "list spikelab/dashboards/*.ipynb as package data"
+
+
+def test_voila_command_culls_caps_and_takes_a_token():
+    nb = dashboards.path("neuron")
+    cmd = serve.voila_command(nb, cull_idle_s=60, max_kernels=3, token="s3cret")
+    assert f"--VoilaConfiguration.multi_kernel_manager_class={serve.KERNEL_MANAGER}" in cmd
+    assert "--CappedKernelManager.cull_idle_timeout=60" in cmd and "--CappedKernelManager.max_kernels=3" in cmd
+    assert "--CappedKernelManager.cull_interval=20" in cmd  # a third of the idle time
+    assert "--Voila.token=s3cret" in cmd
+    default = serve.voila_command(nb)
+    assert f"--CappedKernelManager.cull_idle_timeout={serve.CULL_IDLE_S}" in default
+    assert f"--CappedKernelManager.cull_interval={serve.CULL_INTERVAL_S}" in default
+    assert not any(a.startswith("--Voila.token") for a in default)  # loopback: no token
+    for bad in (dict(cull_idle_s=-1), dict(max_kernels=1.5), dict(cull_interval_s=True)):
+        with pytest.raises(ValueError, match=f"{next(iter(bad))} must be an int >= 0"):
+            serve.voila_command(nb, **bad)
+
+
+def test_the_kernel_manager_class_is_importable_by_its_configured_name():
+    from traitlets.utils.importstring import import_item
+
+    cls = import_item(serve.KERNEL_MANAGER)
+    from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
+
+    assert issubclass(cls, AsyncMappingKernelManager)
+    assert cls.max_kernels.default_value == 8 and serve.MAX_KERNELS == 8
+
+
+@pytest.mark.parametrize("host, loopback", [("127.0.0.1", True), ("localhost", True), ("::1", True),
+                                            ("0.0.0.0", False), ("::", False), ("192.0.2.1", False),
+                                            ("not a host", False)])
+def test_is_loopback(host, loopback):
+    assert serve.is_loopback(host) is loopback
+
+
+def test_dashboard_on_the_network_requires_a_token_and_warns(parser, monkeypatch, capsys):
+    seen = {}
+    monkeypatch.setattr(serve, "run_server", lambda cmd, env: seen.update(cmd=cmd) or 0)
+    monkeypatch.setattr(serve, "bind_problem", lambda host, port: None)  # no need to bind 0.0.0.0 here
+    args = parser.parse_args(["dashboard", "neuron", "--host", "0.0.0.0", "--port", "9556", "--no-browser"])
+    assert args.func(args) == 0
+    tokens = [a.split("=", 1)[1] for a in seen["cmd"] if a.startswith("--Voila.token=")]
+    assert len(tokens) == 1 and len(tokens[0]) >= 24  # generated, unguessable
+    out, err = capsys.readouterr()
+    assert f":9556/?token={tokens[0]}" in out  # the address to open, with the token
+    assert err.startswith("warning: --host 0.0.0.0 lets other machines reach this server")
+
+    args = parser.parse_args(["dashboard", "neuron", "--host", "0.0.0.0", "--token", "mine", "--no-browser"])
+    assert args.func(args) == 0 and "--Voila.token=mine" in seen["cmd"]
+    assert "?token=mine" in capsys.readouterr().out
+
+    args = parser.parse_args(["dashboard", "neuron", "--no-browser", "--port", "9557"])  # loopback: neither
+    monkeypatch.setattr(serve, "bind_problem", lambda host, port: None)
+    assert args.func(args) == 0
+    out, err = capsys.readouterr()
+    assert not any(a.startswith("--Voila.token") for a in seen["cmd"]) and "token" not in out and not err
+
+
+def test_lab_on_the_network_warns(parser, labs, monkeypatch, capsys):
+    monkeypatch.setattr(serve, "run_server", lambda cmd, env: 0)
+    monkeypatch.setattr(serve, "bind_problem", lambda host, port: None)
+    args = parser.parse_args(["lab", "--host", "0.0.0.0", "--no-browser"])
+    assert args.func(args) == 0
+    assert "warning: --host 0.0.0.0 lets other machines reach this server" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag", ["--cull-idle", "--max-kernels"])
+def test_dashboard_counts_are_checked(parser, flag, capsys):
+    with pytest.raises(SystemExit):
+        parser.parse_args(["dashboard", flag, "-1"])
+    assert f"{flag} must be an integer >= 0, got -1" in capsys.readouterr().err
+
+
+FAKE_SERVER = """
+import os, signal, sys, time
+folder = sys.argv[1]
+if sys.argv[2] == "ignore":
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+else:
+    def bye(signum, frame):
+        open(os.path.join(folder, "terminated"), "w").write(str(signum))
+        sys.exit(0)
+    signal.signal(signal.SIGTERM, bye)
+open(os.path.join(folder, "server.pid"), "w").write(str(os.getpid()))
+while True:
+    time.sleep(0.1)
+"""
+
+
+def _wait_for(condition, what, timeout_s=120):
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(0.1)
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as f:  # a zombie (exited, not yet reaped) is gone too
+        return f.read().split(") ")[-1][0] != "Z"
+
+
+@pytest.mark.parametrize("sig, behaviour", [(signal.SIGTERM, "obey"), (signal.SIGINT, "ignore")])
+def test_a_signal_to_the_command_takes_its_server_down(tmp_path, sig, behaviour):
+    (tmp_path / "fake_server.py").write_text(FAKE_SERVER)
+    driver = ("import os, sys; from spikelab.serve import run_server; "
+              f"sys.exit(run_server([sys.executable, {str(tmp_path / 'fake_server.py')!r}, {str(tmp_path)!r}, "
+              f"{behaviour!r}], dict(os.environ), stop_wait_s=2))")
+    proc = subprocess.Popen([sys.executable, "-c", driver], stderr=subprocess.PIPE, text=True)
+    pid_file = tmp_path / "server.pid"
+    _wait_for(lambda: pid_file.is_file() and pid_file.read_text(), "the fake server to start")
+    server = int(pid_file.read_text())
+    assert os.getpgid(server) == server  # its own session: a terminal's Ctrl+C reaches the command only
+    proc.send_signal(sig)
+    assert proc.wait(120) == 0
+    assert not _pid_alive(server), "the server outlived the command"
+    err = proc.stderr.read()
+    assert "stopping the server and its kernels" in err
+    if behaviour == "obey":
+        assert (tmp_path / "terminated").read_text() == str(int(signal.SIGTERM))
+    else:
+        assert "did not stop within 2 s: killing it" in err
+
+
+def test_voila_uses_spikelab_template_found_through_jupyter_path(monkeypatch):
+    cmd = serve.voila_command(dashboards.path("neuron"), open_browser=False)
+    assert f"--template={serve.VOILA_TEMPLATE}" in cmd
+    monkeypatch.setenv("JUPYTER_PATH", "/elsewhere")
+    env = serve.voila_env()
+    assert env["JUPYTER_PATH"].split(os.pathsep) == [str(serve.TEMPLATE_ROOT), "/elsewhere"]
+    assert serve.voila_env(env)["JUPYTER_PATH"] == env["JUPYTER_PATH"]  # applying it twice adds nothing
+    folder = serve.TEMPLATE_ROOT / "voila" / "templates" / serve.VOILA_TEMPLATE
+    assert json.loads((folder / "conf.json").read_text()) == {"base_template": "lab"}
+    assert "extends 'voila/templates/lab/index.html.j2'" in (folder / "index.html.j2").read_text()
+
+
+def test_template_drops_exactly_the_external_stylesheets():
+    """Render the template's CSS block over a stand-in "lab" parent: external <link>s go, everything else stays."""
+    import jinja2
+
+    folder = serve.TEMPLATE_ROOT / "voila" / "templates" / serve.VOILA_TEMPLATE
+    parent = ('{% block notebook_css %}<style>a{}</style>\n'
+              '  <link rel="stylesheet" href="https://cdn.example/all.css" type="text/css" />\n'
+              '  <link rel="stylesheet" href="static/local.css" type="text/css" />\n'
+              '<script>var s = \'<link href="http://x">\';</script>\n{% endblock notebook_css %}')
+    loader = jinja2.DictLoader({"voila/templates/lab/index.html.j2": parent,
+                                "spikelab.j2": (folder / "index.html.j2").read_text()})
+    html = jinja2.Environment(loader=loader).get_template("spikelab.j2").render()
+    assert "cdn.example" not in html and "static/local.css" in html and "<style>a{}</style>" in html
+    assert '<script>var s = \'<link href="http://x">\';</script>' in html  # only whole <link> lines are dropped
+
+
+def test_dashboard_help_lists_the_labs_by_their_real_names(parser, capsys):
+    with pytest.raises(SystemExit):
+        parser.parse_args(["dashboard", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    real = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "labs").glob("[0-9]*.ipynb"))
+    assert real and all(name in out for name in real) and "01_neuron," not in out and "01_neuron " not in out
+    assert real == serve.lab_names() or set(real) <= set(serve.lab_names())
+    for name in real:  # every name the help suggests is one that `spikelab dashboard NAME` finds
+        assert serve.find_notebook(name).stem == name

@@ -22,6 +22,7 @@ from .folder import ImageFolder, read_image, read_pnm
 from .idx import read_idx
 from .mnist import find_fashion_mnist, find_idx_files, load_idx_split
 from .nmnist import NMNISTFrames, read_nmnist_bin
+from .samples import available, sample_images
 from .registry import (
     DIGITS_EMULATOR,
     FASHION_EMULATOR,
@@ -39,5 +40,5 @@ __all__ = [
     "StaticDataset", "describe", "detect_format", "emulate", "events_to_frames", "find_fashion_mnist",
     "find_idx_files", "load", "load_cifar_split", "load_digits_split", "load_idx_split", "make_events",
     "make_loaders", "names", "read_cifar_batch", "read_events_npy", "read_idx", "read_image", "read_nmnist_bin",
-    "read_pnm", "stratified_split", "to_time_first",
+    "read_pnm", "stratified_split", "to_time_first", "available", "sample_images",
 ]

@@ -276,7 +276,7 @@ def make_loaders(name_or_path: str | os.PathLike = "digits", *, batch_size: int,
                  augment: bool = False, seed: int = 0, num_workers: int = 0, T: int | None = None,
                  limit: int | None = None, by: str = "time", normalize: bool = False,
                  emulator: EventEmulator | None = None, size: int | tuple[int, int] | None = None,
-                 ) -> tuple[BatchTransformLoader, BatchTransformLoader, DatasetInfo]:
+                 drop_last: bool = False) -> tuple[BatchTransformLoader, BatchTransformLoader, DatasetInfo]:
     """Train and test loaders plus the dataset's :class:`DatasetInfo`.
 
     Loaders yield ``(x, y)`` batch-first: x float32 ``[B, C, H, W]`` (static) or ``[B, T, 2, H, W]`` (events; convert
@@ -290,11 +290,14 @@ def make_loaders(name_or_path: str | os.PathLike = "digits", *, batch_size: int,
             horizontal flips only where they keep the label (CIFAR, image folders; not digits or letters).
         seed: seeds shuffling (``seed``) and augmentation (``seed + 1``).
         normalize: static data only; per-channel mean/std of the training split, applied to both loaders.
+        drop_last: the train loader drops its last batch when it is partial (fewer than ``batch_size`` samples),
+            so that every optimiser step averages as many samples (a few samples, different each epoch, sit out);
+            it is kept when it is the only batch. The test loader keeps every sample.
     """
     check_int(batch_size, "batch_size", minimum=1)
     check_int(seed, "seed", minimum=0)
     check_int(num_workers, "num_workers", minimum=0)
-    for flag, value in (("augment", augment), ("normalize", normalize)):
+    for flag, value in (("augment", augment), ("normalize", normalize), ("drop_last", drop_last)):
         if not isinstance(value, bool):
             raise TypeError(f"{flag} must be a bool, got {type(value).__name__}")
     opts: dict[str, Any] = dict(root=root, T=T, by=by, limit=limit, emulator=emulator, size=size)
@@ -319,6 +322,6 @@ def make_loaders(name_or_path: str | os.PathLike = "digits", *, batch_size: int,
     shuffle_gen = torch.Generator().manual_seed(seed)
     common = dict(batch_size=batch_size, num_workers=num_workers, transform_seed=seed + 1)
     train_loader = BatchTransformLoader(train, transforms=tuple(train_tf), shuffle=True, generator=shuffle_gen,
-                                        **common)
+                                        drop_last=drop_last and len(train) > batch_size, **common)
     test_loader = BatchTransformLoader(test, transforms=tuple(test_tf), shuffle=False, **common)
     return train_loader, test_loader, info

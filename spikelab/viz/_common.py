@@ -103,6 +103,37 @@ def finish(fig: go.Figure, title: str | None, template: str | None) -> go.Figure
     return fig
 
 
+def add_hint(fig: go.Figure, text: str) -> go.Figure:
+    """Write ``text`` across the middle of ``fig`` (a plot that has nothing to show yet says what will appear and
+    how); returns ``fig``."""
+    if not isinstance(text, str) or not text:
+        raise TypeError(f"text must be a non-empty str, got {text!r}")
+    fig.add_annotation(text=text, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
+                       font=dict(size=14, color="#666"), bgcolor="rgba(255,255,255,0.85)", name="hint")
+    return fig
+
+
+def row_names(names: Sequence[str] | None, n: int, arg: str, default: list[str]) -> list[str]:
+    """Row labels: ``names`` as strings (checked to number ``n``), or ``default``."""
+    if names is None:
+        return default
+    if isinstance(names, str) or not isinstance(names, (list, tuple, range)):
+        raise TypeError(f"{arg} must be a list of labels, got {type(names).__name__}")
+    if len(names) != n:
+        raise ValueError(f"{arg} must have {n} entries (one per row), got {len(names)}")
+    return [str(x) for x in names]
+
+
+def integer_ticks(n: int) -> dict:
+    """Axis settings that label rows 0 .. n-1 with whole numbers only (no 0.5 ticks between neurons)."""
+    step = 1
+    for base in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000):
+        step = base
+        if n / base <= 10:
+            break
+    return dict(tick0=0, dtick=step, tickformat="d")
+
+
 def log_colorbar(zlog: np.ndarray, title: str) -> dict:
     """A colourbar for data plotted as ``log10(value)``: ticks labelled with the value, not its exponent.
 

@@ -14,15 +14,10 @@ import torch
 
 from spikelab import surrogate as _surrogate
 from spikelab._checks import check_choice, check_float_tensor, check_int, check_real
+from spikelab.analysis.gradient_flow import WIDTH_RANGES  # slider range (low, high) of each surrogate's width
 from spikelab.neurons import NeuronConfig
 
 CURRENT_KINDS = ("constant", "step", "ramp", "sine", "noisy", "poisson")
-
-#: Slider range (low, high) of each surrogate's width parameter; a larger alpha/slope is narrower.
-WIDTH_RANGES: dict[str, tuple[float, float]] = {
-    "atan": (0.25, 16.0), "sigmoid": (0.5, 32.0), "fast_sigmoid": (1.0, 100.0),
-    "triangle": (0.1, 4.0), "rectangle": (0.1, 4.0),
-}
 
 
 def default_width(name: str) -> float:

@@ -5,14 +5,21 @@ A training panel runs ``fit`` in a :class:`BackgroundTask` so the page stays res
 ``stop_event`` is handed to ``fit``, which checks it every step. Redraws from the training thread go through a
 :class:`Throttle` (the training panel redraws curves twice a second, raster and rates every 1.5 s):
 unthrottled redraws flood the websocket and make Stop take seconds.
+
+When the process exits normally (a Voila or Jupyter kernel asked to shut down: a closed dashboard page culled by
+the server, the server stopped), :func:`stop_all_tasks` stops every task still running and waits a few seconds for
+it, so that a training run ends "stopped" (``metrics.json`` written, its folder lock released) rather than being cut
+mid-step.
 """
 from __future__ import annotations
 
+import atexit
 import math
 import os
 import threading
 import time
 import traceback
+import weakref
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,9 +27,12 @@ from typing import Any
 
 from spikelab._checks import check_choice, check_int, check_positive, check_range
 from spikelab.history import History
-from spikelab.recipe import DEFAULTS, run_name
+from spikelab.neurons import NeuronConfig
+from spikelab.recipe import DEFAULTS, default_neuron, neuron_to_recipe, run_name
 
 TASK_STATES = ("idle", "running", "done", "stopped", "failed")
+EXIT_WAIT_S = 4.0  # how long an exiting process waits for its tasks to stop (a kernel is killed after 5 s)
+_RUNNING: "weakref.WeakSet[BackgroundTask]" = weakref.WeakSet()  # tasks started in this process and not ended
 
 
 class Throttle:
@@ -93,10 +103,14 @@ class BackgroundTask:
                 self.error = f"{type(e).__name__}: {e}"
                 self.traceback = traceback.format_exc()
             finally:
-                if on_done is not None:
-                    on_done(self)
+                try:
+                    if on_done is not None:
+                        on_done(self)
+                finally:
+                    _RUNNING.discard(self)
 
         self._thread = threading.Thread(target=body, name="spikelab-task", daemon=True)
+        _RUNNING.add(self)
         self._thread.start()
 
     def stop(self) -> None:
@@ -111,6 +125,22 @@ class BackgroundTask:
         return not self._thread.is_alive()
 
 
+def stop_all_tasks(timeout: float = EXIT_WAIT_S) -> list[BackgroundTask]:
+    """Stop every :class:`BackgroundTask` running in this process and wait up to ``timeout`` seconds in all for
+    them to end; returns those still running after that. Registered with ``atexit``: a kernel that shuts down
+    stops its training, which then writes its run folder's ``metrics.json`` (state "stopped")."""
+    tasks = [t for t in list(_RUNNING) if t.running]
+    for t in tasks:
+        t.stop()
+    deadline = time.monotonic() + check_positive(timeout, "timeout")
+    for t in tasks:
+        t.wait(max(deadline - time.monotonic(), 0.0))
+    return [t for t in tasks if t.running]
+
+
+atexit.register(stop_all_tasks)
+
+
 TRAIN_DATASETS = ("digits", "digits-events", "fashion-mnist", "fashion-mnist-events")
 TRAIN_MODELS = ("conv-small", "mlp")
 
@@ -118,11 +148,13 @@ TRAIN_MODELS = ("conv-small", "mlp")
 @dataclass(frozen=True)
 class TrainSettings:
     """What a training panel trains: dataset and model names, loss (``"sdt"``/``"tet"`` with ``lam``), time steps
-    ``T``, ``epochs``, learning rate ``lr``, ``batch_size``, and ``limit`` (samples kept per split, None for all).
-    The rest of the recipe (Adam, cosine schedule, seed) and every default are those of ``spikelab train``
-    (:data:`spikelab.recipe.DEFAULTS`). ``preset`` is the network as built (``"healthy"``) or broken on purpose so
-    that the training doctor has something to report (``"break it"``, :func:`spikelab.analysis.doctor.apply_preset`).
-    Invalid values raise ``ValueError``/``TypeError`` with a readable message."""
+    ``T``, ``epochs``, learning rate ``lr``, ``batch_size``, ``limit`` (samples kept per split, None for all) and
+    ``neuron`` (the spiking layers' :class:`~spikelab.neurons.NeuronConfig`, its surrogate with its width; None:
+    the model's default). The rest of the recipe (Adam, cosine schedule, seed, the partial last batch dropped) and
+    every default are those of ``spikelab train`` (:data:`spikelab.recipe.DEFAULTS`). ``preset`` is the network as
+    built (``"healthy"``) or broken on purpose so that the training doctor has something to report (``"break it"``,
+    :func:`spikelab.analysis.doctor.apply_preset`, applied after the neuron settings). Invalid values raise
+    ``ValueError``/``TypeError`` with a readable message."""
 
     dataset: str = DEFAULTS["dataset"]
     model: str = DEFAULTS["model"]
@@ -133,6 +165,7 @@ class TrainSettings:
     lr: float = DEFAULTS["lr"]
     batch_size: int = DEFAULTS["batch_size"]
     limit: int | None = None
+    neuron: NeuronConfig | None = None
     preset: str = "healthy"
 
     def __post_init__(self) -> None:
@@ -151,6 +184,8 @@ class TrainSettings:
         check_int(self.batch_size, "batch_size", minimum=1)
         if self.limit is not None:
             check_int(self.limit, "limit", minimum=1)
+        if self.neuron is not None and not isinstance(self.neuron, NeuronConfig):
+            raise TypeError(f"neuron must be a spikelab.neurons.NeuronConfig or None, got {type(self.neuron).__name__}")
 
     def run_name(self) -> str:
         """The run folder name, as ``spikelab train`` names it: ``<model>-<dataset>-<date>-<time>``."""
@@ -159,9 +194,10 @@ class TrainSettings:
     def run_config(self) -> dict[str, Any]:
         """The run settings ``spikelab train`` would store for the same choice (before the data adds its own), and
         ``preset`` if the network is broken on purpose (so that ``spikelab eval`` rebuilds it broken)."""
+        neuron = self.neuron if self.neuron is not None else default_neuron(self.model)
         return dict(model=self.model, dataset=self.dataset, data_root=None, limit=self.limit, augment=False,
-                    size=None, T=self.T, batch_size=self.batch_size,
-                    **({"preset": self.preset} if self.preset != "healthy" else {}))
+                    size=None, T=self.T, batch_size=self.batch_size, drop_last=DEFAULTS["drop_last"],
+                    neuron=neuron_to_recipe(neuron), **({"preset": self.preset} if self.preset != "healthy" else {}))
 
     def train_config(self):
         """The :class:`~spikelab.training.TrainConfig` ``spikelab train`` would build for the same choice."""
@@ -183,7 +219,8 @@ class TrainingJob:
     The run is a run like any ``spikelab train`` run: its folder under ``runs_dir`` is claimed with the same
     function and name format when it starts (``run_dir``, None before), locked while it trains, and holds the same
     settings, so ``spikelab eval`` and ``spikelab train --resume`` accept it. A run that fails before its first
-    epoch leaves no folder.
+    epoch leaves no folder. Once the data and model are ready, ``model`` is the network being trained and
+    ``run_config`` its complete recipe (what ``config.json`` holds besides the TrainConfig).
 
     The training doctor (:class:`~spikelab.analysis.DoctorCallback`, on the first test batch) diagnoses the network
     before training and after every epoch; its log is ``doctor_log``, up to date when ``"start"`` and each
@@ -199,13 +236,16 @@ class TrainingJob:
         self.settings = settings
         self.runs_dir = Path(runs_dir)
         self.run_dir: Path | None = None
-        self.history = History(config=asdict(settings), name=settings.run_name())
+        self.history = History(config=dict(asdict(settings), neuron=settings.run_config()["neuron"]),
+                               name=settings.run_name())
         self.epoch_end_steps: list[int] = []
         self.total_steps = 0
         self.task = BackgroundTask()
         self.doctor_log: list[dict[str, Any]] = []
         self._listener = listener
         self._meters: tuple[Any, Any] | None = None
+        self.model: Any = None
+        self.run_config: dict[str, Any] | None = None
 
     def start(self) -> None:
         """Start training in the background."""
@@ -256,6 +296,7 @@ class TrainingJob:
             cfg = recipe.with_data(cfg, loaders[2])
             torch.manual_seed(config.seed)  # the weights spikelab train would start from
             net = recipe.build_model(cfg)
+            self.model, self.run_config = net, cfg
             x, y = next(iter(loaders[1]))
             doctor = DoctorCallback(net, x.transpose(0, 1).contiguous() if cfg["is_event"] else x, y,
                                     loss=get_loss(s.loss, lam=s.lam), warn=False)

@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from spikelab._checks import check_choice
+from spikelab._checks import check_choice, check_range
 from spikelab.history import History
 from spikelab.viz._common import as_array, check_mapping, color, finish, real
 
@@ -47,11 +47,27 @@ def _runs(histories: Any) -> dict[str, History]:
     raise TypeError(f"histories must be a History, a list of them or a dict of them, got {type(histories).__name__}")
 
 
+def smooth_ema(values: Sequence[float], weight: float) -> np.ndarray:
+    """Exponential moving average with bias correction (as TensorBoard smooths curves): ``m_k = w m_{k-1} + (1 - w)
+    x_k`` from ``m_0 = 0``, reported as ``m_k / (1 - w^k)``, so the first value is ``x_1`` and a constant stays
+    constant. ``weight`` in [0, 1): 0 returns the values; 0.9 averages over about ten steps."""
+    w = check_range(weight, "weight", 0.0, 1.0)
+    if w >= 1.0:
+        raise ValueError(f"weight must be < 1 (1 would never move), got {weight}")
+    x = as_array(list(values), "values", (1,), allow_sequence=True)
+    out, m = np.empty_like(x), 0.0
+    for k, v in enumerate(x, start=1):
+        m = w * m + (1 - w) * v
+        out[k - 1] = m / (1 - w ** k)
+    return out
+
+
 def curves_figure(
     histories: Any,
     *,
     metrics: Sequence[str] = ("loss", "acc"),
     level: str = "epochs",
+    smooth: float | None = None,
     title: str | None = None,
     template: str | None = None,
 ) -> go.Figure:
@@ -61,13 +77,16 @@ def curves_figure(
     line (``test_loss`` / ``test_acc``); at ``level="steps"`` one ``train`` line per run (``loss`` / ``acc`` of each
     optimiser step). Every (run, split, metric) line exists even while a History is empty or partly filled, so a
     dashboard can update the data in place; each trace's ``meta`` holds ``{"run", "split", "metric", "key",
-    "level"}`` to find it.
+    "level", "smoothed"}`` to find it. The accuracy axis always spans [0, 1].
 
     Args:
         histories: a :class:`~spikelab.history.History`, a list of them (named by ``History.name``) or
             ``{run_name: History}``.
         metrics: any of ``"loss"``, ``"acc"``, in panel order.
         level: ``"epochs"`` or ``"steps"``.
+        smooth: at ``level="steps"``, also draw each curve smoothed (:func:`smooth_ema` with this weight) over the
+            raw one, which turns faint; the raw trace comes first. One step's loss is the mean over one batch, so
+            the raw curve is noisy.
     """
     runs = _runs(histories)
     if isinstance(metrics, str) or not isinstance(metrics, (list, tuple)) or not metrics:
@@ -77,6 +96,10 @@ def curves_figure(
     if len(set(metrics)) != len(metrics):
         raise ValueError(f"metrics must not repeat a name, got {metrics!r}")
     check_choice(level, "level", ("epochs", "steps"))
+    if smooth is not None:
+        if level != "steps":
+            raise ValueError("smooth applies to level='steps' (per-epoch values are already averages)")
+        smooth_ema([], smooth)  # checks the weight
     splits = ("train", "test") if level == "epochs" else ("train",)
     fig = make_subplots(rows=1, cols=len(metrics), horizontal_spacing=0.1,
                         subplot_titles=[METRIC_LABELS[m] for m in metrics])
@@ -87,13 +110,23 @@ def curves_figure(
                 x, y = hist.series(key, level)
                 fig.add_trace(go.Scatter(
                     x=x, y=y, mode="lines+markers" if level == "epochs" else "lines", name=f"{name} ({split})",
-                    legendgroup=name, showlegend=col == 1,
+                    legendgroup=name, showlegend=col == 1 and smooth is None, opacity=0.3 if smooth else 1.0,
                     line=dict(color=color(r), dash="solid" if split == "train" else "dash"),
-                    meta=dict(run=name, split=split, metric=metric, key=key, level=level),
+                    meta=dict(run=name, split=split, metric=metric, key=key, level=level, smoothed=False),
                 ), row=1, col=col)
+                if smooth is not None:
+                    fig.add_trace(go.Scatter(
+                        x=x, y=smooth_ema(y, smooth), mode="lines", name=f"{name} ({split}, smoothed)",
+                        legendgroup=name, showlegend=col == 1, line=dict(color=color(r), width=2.5),
+                        meta=dict(run=name, split=split, metric=metric, key=key, level=level, smoothed=True),
+                    ), row=1, col=col)
     fig.update_xaxes(title_text="epoch" if level == "epochs" else "step")
     for col, metric in enumerate(metrics, start=1):
         fig.update_yaxes(title_text=METRIC_LABELS[metric], row=1, col=col)
+        if metric == "acc":
+            fig.update_yaxes(range=[0, 1.02], row=1, col=col)
+        else:
+            fig.update_yaxes(rangemode="tozero", row=1, col=col)
     return finish(fig, title, template)
 
 

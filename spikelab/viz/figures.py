@@ -6,8 +6,10 @@ theme), names its axes, and raises ``TypeError``/``ValueError`` naming the argum
 or shape. Arrays may be torch tensors (detached and moved to the CPU here) or numpy arrays.
 
 This module holds the neuron-level figures (membrane traces, rasters, encodings, surrogates, firing rates,
-gradient norms); training figures live in ``_training.py`` and event-camera figures in ``_events.py``, and are
-re-exported here so that ``spikelab.viz.figures`` is the one place to import builders from.
+gradient norms); training figures live in ``_training.py``, event-camera figures in ``_events.py`` and the labs'
+analysis figures (F-I curves, code trade-offs, width sweeps, accuracy against steps, energy) in ``_analysis.py``, the
+surrogate derivative along a membrane trace in ``_gradients.py``;
+all are re-exported here so that ``spikelab.viz.figures`` is the one place to import builders from.
 """
 from __future__ import annotations
 
@@ -21,9 +23,15 @@ from plotly.subplots import make_subplots
 
 from spikelab._checks import check_int, check_positive
 from spikelab.viz._common import (
-    as_array, check_binary, check_mapping, check_same_shape, color, finish, log_colorbar, real,
+    as_array, check_binary, check_mapping, check_same_shape, color, finish, integer_ticks, log_colorbar, real,
+    row_names,
+)
+from spikelab.viz._analysis import (
+    accuracy_by_steps_figure, code_tradeoff_figure, energy_compare_figure, fi_curve_figure, per_step_figure,
+    spike_count_figure, width_sweep_figure,
 )
 from spikelab.viz._events import event_frames_figure, events_scatter_figure
+from spikelab.viz._gradients import surrogate_trace_figure
 from spikelab.viz._training import (
     confusion_figure, curves_figure, landscape_1d_figure, landscape_2d_figure, ops_table_figure,
 )
@@ -32,11 +40,14 @@ __all__ = [
     "membrane_figure", "raster_figure", "encoding_figure", "surrogate_figure", "firing_rate_figure",
     "firing_rate_time_figure", "gradient_heatmap", "curves_figure", "confusion_figure", "landscape_1d_figure",
     "landscape_2d_figure", "event_frames_figure", "events_scatter_figure", "ops_table_figure",
+    "fi_curve_figure", "code_tradeoff_figure", "spike_count_figure", "width_sweep_figure", "accuracy_by_steps_figure",
+    "per_step_figure", "energy_compare_figure", "surrogate_trace_figure",
 ]
 
 MAX_NEURONS = 5  # membrane_figure plots at most this many neurons unless `neurons=` picks them
 RASTER_TIME_BINS = 1000  # the count heatmap has at most this many time bins ...
 RASTER_NEURON_BINS = 500  # ... and this many neuron bins
+SVG_MAX_POINTS = 10_000  # rasters with at most this many spikes are SVG, not WebGL (see raster_figure)
 RATE_LABEL = "firing rate (spikes / neuron / step)"
 X_LABEL = "x = V<sub>m</sub> − V<sub>th</sub>"
 
@@ -53,6 +64,7 @@ def membrane_figure(
     input_current: Any = None,
     dt: float = 1.0,
     neurons: Sequence[int] | None = None,
+    names: Sequence[str] | None = None,
     title: str | None = None,
     template: str | None = None,
 ) -> go.Figure:
@@ -60,7 +72,8 @@ def membrane_figure(
 
     Stacked panels sharing the time axis: the input current ``I[t]`` (if given), the membrane potential with a
     dashed line at ``v_th`` (pass the potential *before* reset, ``h[t]``, to see it cross the line), and one row
-    of spike ticks per neuron (``s[t] = Θ(h[t] − v_th)``).
+    of spike ticks per neuron (``s[t] = Θ(h[t] − v_th)``), each row named. Currents and potentials are in arbitrary
+    units (a.u.), those of ``v_th``. A legend appears only when there is more than one neuron to tell apart.
 
     Args:
         v_seq: membrane potential, ``[T]`` (one neuron) or ``[T, N]``.
@@ -69,6 +82,7 @@ def membrane_figure(
         input_current: optional input current, same shape as ``v_seq``.
         dt: duration of one step; the time axis is ``t * dt``.
         neurons: indices of the neurons to plot (default: the first ``MAX_NEURONS``).
+        names: a label per plotted neuron (default ``"neuron <index>"``).
     """
     v = as_array(v_seq, "v_seq", (1, 2))
     s = as_array(spikes, "spikes", (1, 2))
@@ -94,32 +108,35 @@ def membrane_figure(
         picked = [check_int(n, "neurons[i]", minimum=0) for n in neurons]
         if max(picked) >= n_total:
             raise ValueError(f"neurons must be indices below N = {n_total}, got {max(picked)}")
+    labels = row_names(names, len(picked), "names", [f"neuron {n}" for n in picked])
 
     t = np.arange(v.shape[0]) * dt
-    names = (["input current"] if cur is not None else []) + ["membrane", "spikes"]
-    heights = ([0.25] if cur is not None else []) + [0.55, 0.2]
-    fig = make_subplots(rows=len(names), cols=1, shared_xaxes=True, vertical_spacing=0.04, row_heights=heights)
-    row_v, row_s = len(names) - 1, len(names)
-    for k, n in enumerate(picked):
-        label, line = f"neuron {n}", dict(color=color(k), width=1.5)
+    rows = (["input current"] if cur is not None else []) + ["membrane", "spikes"]
+    heights = ([0.25] if cur is not None else []) + [0.5, 0.25]
+    fig = make_subplots(rows=len(rows), cols=1, shared_xaxes=True, vertical_spacing=0.06, row_heights=heights)
+    row_v, row_s = len(rows) - 1, len(rows)
+    for k, (n, label) in enumerate(zip(picked, labels)):
+        line = dict(color=color(k), width=1.5)
         if cur is not None:
             fig.add_trace(go.Scatter(x=t, y=cur[:, n], mode="lines", name=label, legendgroup=label,
                                      showlegend=False, line=line), row=1, col=1)
         fig.add_trace(go.Scatter(x=t, y=v[:, n], mode="lines", name=label, legendgroup=label, line=line),
                       row=row_v, col=1)
         ts = t[s[:, n] > 0]
-        fig.add_trace(go.Scatter(x=ts, y=np.full(ts.shape, n), mode="markers", name=label, legendgroup=label,
+        fig.add_trace(go.Scatter(x=ts, y=np.full(ts.shape, k), mode="markers", name=label, legendgroup=label,
                                  showlegend=False, marker=dict(symbol="line-ns-open", size=14, color=color(k),
                                                                line=dict(width=2, color=color(k))),
                                  hovertemplate="spike at %{x}<extra>%{fullData.name}</extra>"), row=row_s, col=1)
     fig.add_hline(y=v_th, line=dict(dash="dash", color="grey", width=1.5), annotation_text="V<sub>th</sub>",
                   annotation_position="top left", row=row_v, col=1)
     if cur is not None:
-        fig.update_yaxes(title_text="input current I", row=1, col=1)
-    fig.update_yaxes(title_text="membrane potential V<sub>m</sub>", row=row_v, col=1)
-    fig.update_yaxes(title_text="neuron", tickvals=picked, ticktext=[str(n) for n in picked],
-                     range=[min(picked) - 0.5, max(picked) + 0.5], row=row_s, col=1)
+        fig.update_yaxes(title_text="I[t] (a.u.)", row=1, col=1)
+    fig.update_yaxes(title_text="V<sub>m</sub> (a.u.)", row=row_v, col=1)
+    fig.update_yaxes(title_text="spikes", tickvals=list(range(len(picked))), ticktext=labels,
+                     showticklabels=len(picked) > 1, range=[-0.5, len(picked) - 0.5], showgrid=False,
+                     row=row_s, col=1)
     fig.update_xaxes(title_text=_time_label(dt), row=row_s, col=1)
+    fig.update_layout(showlegend=len(picked) > 1, height=160 + 100 * len(rows))
     return finish(fig, title, template)
 
 
@@ -151,28 +168,42 @@ def _spike_coords(spikes: Any, name: str) -> tuple[int, int, np.ndarray, np.ndar
 def raster_figure(
     spikes: Any,
     *,
+    names: Sequence[str] | None = None,
+    y_title: str = "neuron",
     max_points: int = 500_000,
+    svg_points: int = SVG_MAX_POINTS,
     title: str | None = None,
     template: str | None = None,
 ) -> go.Figure:
     """Spike raster: a tick at (time step, neuron) for every spike.
 
-    Up to ``max_points`` spikes are drawn as WebGL ticks (``Scattergl``, fast for 100k+ spikes). Above that the
-    figure is a heatmap of spike counts in bins of ``ceil(T / RASTER_TIME_BINS)`` steps by
+    Rows are labelled with ``names`` when given (e.g. ``["hard", "soft", "none"]``), else with whole neuron
+    indices. Up to ``svg_points`` spikes are drawn as SVG ticks (``Scatter``), up to ``max_points`` as WebGL ticks
+    (``Scattergl``, fast for 100k+ spikes; every WebGL plot holds one of the browser's few graphics contexts). Above
+    that the figure is a heatmap of spike counts in bins of ``ceil(T / RASTER_TIME_BINS)`` steps by
     ``ceil(N / RASTER_NEURON_BINS)`` neurons, placed at the bin centres.
 
     Args:
         spikes: 0/1 spikes ``[T, N]`` of one sample (flatten conv features first).
+        names: a label per row (``N`` of them).
+        y_title: what a row is (``"neuron"``, ``"input pixel"``, ...).
         max_points: most spikes drawn individually.
+        svg_points: most spikes drawn as SVG.
     """
     n_steps, n_neurons, t_idx, n_idx = _spike_coords(spikes, "spikes")
     max_points = check_int(max_points, "max_points", minimum=0)
+    svg_points = check_int(svg_points, "svg_points", minimum=0)
+    if not isinstance(y_title, str):
+        raise TypeError(f"y_title must be a str, got {type(y_title).__name__}")
+    labels = row_names(names, n_neurons, "names", [])
     fig = go.Figure()
     if t_idx.size <= max_points:
         size = float(np.clip(400 / max(n_neurons, 1), 3, 12))
-        fig.add_trace(go.Scattergl(x=t_idx, y=n_idx, mode="markers", name="spikes",
-                                   marker=dict(symbol="line-ns-open", size=size, line=dict(width=1)),
-                                   hovertemplate="t = %{x}, neuron %{y}<extra></extra>"))
+        cls = go.Scatter if t_idx.size <= svg_points else go.Scattergl
+        hover = "t = %{x}, %{text}<extra></extra>" if labels else f"t = %{{x}}, {y_title} %{{y}}<extra></extra>"
+        fig.add_trace(cls(x=t_idx, y=n_idx, mode="markers", name="spikes",
+                          text=[labels[i] for i in n_idx] if labels else None,
+                          marker=dict(symbol="line-ns-open", size=size, line=dict(width=1)), hovertemplate=hover))
         fig.update_xaxes(range=[-0.5, n_steps - 0.5])
         fig.update_yaxes(range=[-0.5, n_neurons - 0.5])
     else:
@@ -182,10 +213,13 @@ def raster_figure(
         counts = np.bincount((t_idx // bt) * nn + n_idx // bn, minlength=nt * nn).reshape(nt, nn)
         fig.add_trace(go.Heatmap(z=counts.T, x=np.arange(nt) * bt + (bt - 1) / 2,
                                  y=np.arange(nn) * bn + (bn - 1) / 2, colorscale="Greys", name="spike count",
-                                 colorbar=dict(title=dict(text=f"spikes per bin<br>({bt} step × {bn} neuron)")),
-                                 hovertemplate="t ≈ %{x}, neuron ≈ %{y}: %{z} spikes<extra></extra>"))
-    fig.update_xaxes(title_text="time step")
-    fig.update_yaxes(title_text="neuron")
+                                 colorbar=dict(title=dict(text=f"spikes per bin<br>({bt} step × {bn} {y_title})")),
+                                 hovertemplate=f"t ≈ %{{x}}, {y_title} ≈ %{{y}}: %{{z}} spikes<extra></extra>"))
+    fig.update_xaxes(title_text="time step", **integer_ticks(n_steps))
+    if labels:
+        fig.update_yaxes(title_text=y_title, tickvals=list(range(n_neurons)), ticktext=labels)
+    else:
+        fig.update_yaxes(title_text=y_title, **integer_ticks(n_neurons))
     return finish(fig, title, template)
 
 

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -21,7 +22,7 @@ from _support import require
 
 from spikelab import dashboards
 from spikelab.history import History
-from spikelab.serve import voila_command
+from spikelab.serve import voila_command, voila_env
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
@@ -53,22 +54,22 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def voila_server(tmp_path_factory):
-    """Voila serving ``spikelab/dashboards/`` on a free port; runs go to a temporary folder that already holds
-    SAMPLE_RUN (described by ``.sample``)."""
+def _require_browser_tools() -> None:
     require(CHROMIUM.exists(), "needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)")
     require(importlib.util.find_spec("voila") is not None, "needs voila (pip install 'spikelab[lab]')")
     require(importlib.util.find_spec("playwright") is not None, "needs the playwright Python package")
-    tmp = tmp_path_factory.mktemp("voila")
-    runs = tmp / "runs"
-    _write_sample_run(runs / SAMPLE_RUN)
+
+
+@contextmanager
+def _serve(folder: Path, tmp: Path, runs: Path):
+    """Voila serving the notebooks of ``folder`` (with spikelab's template) on a free port, runs going to ``runs``;
+    yields ``(url, port, log)`` and stops the server and its kernels afterwards."""
     port = _free_port()
-    env = dict(os.environ, SPIKELAB_RUNS_DIR=str(runs), XDG_CONFIG_HOME=str(tmp / "config"),
-               XDG_CACHE_HOME=str(tmp / "cache"), PYTHONUNBUFFERED="1")
+    env = voila_env(dict(os.environ, SPIKELAB_RUNS_DIR=str(runs), XDG_CONFIG_HOME=str(tmp / "config"),
+                         XDG_CACHE_HOME=str(tmp / "cache"), PYTHONUNBUFFERED="1"))
     env.pop("SPIKELAB_SMOKE", None)
     log = tmp / "voila.log"
-    cmd = voila_command(dashboards.HERE, port=port, open_browser=False) + ["--show_tracebacks=True"]
+    cmd = voila_command(folder, port=port, open_browser=False) + ["--show_tracebacks=True"]
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
@@ -84,18 +85,33 @@ def voila_server(tmp_path_factory):
             proc.kill()
             pytest.fail(f"voila did not start (exit {proc.poll()}):\n{log.read_text()[-3000:]}")
         time.sleep(0.5)
-    sample = SimpleNamespace(name=SAMPLE_RUN, train_loss=SAMPLE_TRAIN_LOSS, test_acc=SAMPLE_TEST_ACC)
-    yield SimpleNamespace(url=url, port=port, runs=runs, log=log, sample=sample)
-    os.killpg(proc.pid, signal.SIGTERM)  # the group holds voila and the kernels it started
     try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(5)
+        yield url, port, log
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)  # the group holds voila and the kernels it started
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
 
 
 @pytest.fixture(scope="session")
-def browser(voila_server, tmp_path_factory):
+def voila_server(tmp_path_factory):
+    """Voila serving ``spikelab/dashboards/`` on a free port; runs go to a temporary folder that already holds
+    SAMPLE_RUN (described by ``.sample``)."""
+    _require_browser_tools()
+    tmp = tmp_path_factory.mktemp("voila")
+    runs = tmp / "runs"
+    _write_sample_run(runs / SAMPLE_RUN)
+    with _serve(dashboards.HERE, tmp, runs) as (url, port, log):
+        sample = SimpleNamespace(name=SAMPLE_RUN, train_loss=SAMPLE_TRAIN_LOSS, test_acc=SAMPLE_TEST_ACC)
+        yield SimpleNamespace(url=url, port=port, runs=runs, log=log, sample=sample)
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory):
+    _require_browser_tools()
     from playwright.sync_api import sync_playwright
 
     tmp = tmp_path_factory.mktemp("chromium")
@@ -109,15 +125,29 @@ def browser(voila_server, tmp_path_factory):
 class Dashboard:
     """One dashboard page: open, read plots, move sliders, check for errors, save a screenshot."""
 
-    def __init__(self, browser, server, name: str) -> None:
-        self.name, self.server = name, server
+    def __init__(self, browser, server, name: str, shot_name: str | None = None) -> None:
+        self.name, self.server, self.shot_name = name, server, shot_name or name
         self.page = browser.new_page(viewport={"width": 1400, "height": 1000})
         self.page_errors: list[str] = []
+        self.console_errors: list[str] = []
+        self.requests: list[str] = []
         self.page.on("pageerror", lambda e: self.page_errors.append(str(e)))
+        self.page.on("console", lambda m: self.console_errors.append(m.text) if m.type == "error" else None)
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.on("websocket", lambda ws: self.requests.append(ws.url))
         self.page.goto(f"{server.url}/voila/render/{name}.ipynb", timeout=PAGE_LOAD_S * 1000)
 
+    def off_machine_requests(self) -> list[str]:
+        """Requests to anything but the server (``data:``/``blob:`` URLs stay in the page)."""
+        port = self.server.port
+        local = (f"http://127.0.0.1:{port}/", f"ws://127.0.0.1:{port}/", "data:", "blob:", "about:")
+        return [u for u in self.requests if not u.startswith(local)]
+
     def wait_plot(self, css: str) -> None:
-        """Wait until the plot in the element with class ``spikelab-<css>`` is drawn."""
+        """Wait until the plot in the element with class ``spikelab-<css>`` is drawn (scrolled into view first:
+        plotly draws a plot below the fold only once it is shown)."""
+        self.page.wait_for_selector(f".spikelab-{css}", state="attached", timeout=PAGE_LOAD_S * 1000)
+        self.page.locator(f".spikelab-{css}").first.scroll_into_view_if_needed(timeout=PAGE_LOAD_S * 1000)
         self.page.wait_for_selector(f".spikelab-{css} .main-svg", timeout=PAGE_LOAD_S * 1000)
 
     def plot(self, css: str) -> dict:
@@ -147,19 +177,25 @@ class Dashboard:
         return self.page.inner_text(f".spikelab-{css}")
 
     def assert_clean(self) -> None:
-        """No panel error, no error or stderr output from a cell, no traceback, no uncaught page error."""
+        """No panel error, no error or stderr output from a cell, no traceback, no widget that failed to show, no
+        uncaught page error, no console error, and no request to any host but the server."""
         assert self.page.locator(".spikelab-error").count() == 0, self.text("error")
         bad = self.page.locator('[data-mime-type="application/vnd.jupyter.stderr"], '
                                 '[data-mime-type="application/vnd.jupyter.error"]')
         assert bad.count() == 0, bad.first.inner_text()
-        assert "Traceback" not in self.page.inner_text("body")
+        body = self.page.inner_text("body")
+        assert "Traceback" not in body and "Error displaying widget" not in body
         assert not self.page_errors, self.page_errors
+        assert not self.console_errors, self.console_errors
+        assert not self.off_machine_requests(), self.off_machine_requests()
 
     def screenshot(self, suffix: str = "") -> Path:
         """Save the whole dashboard as ``artifacts/screenshots/<name><suffix>.png`` (Voila scrolls inside a panel,
         so the viewport is first stretched to the bottom of the last cell)."""
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        path = SCREENSHOTS / f"{self.name}{suffix}.png"
+        path = SCREENSHOTS / f"{self.shot_name}{suffix}.png"
+        self.page.evaluate("() => { window.scrollTo(0, 0); for (const e of document.querySelectorAll('*'))"
+                           " { if (e.scrollTop) e.scrollTop = 0; } }")  # measure from the top of the page
         height = self.page.evaluate("() => 40 + Math.max(...Array.from(document.querySelectorAll("
                                     "'.jp-Cell, .jp-OutputArea, .jupyter-widgets'), (e) => e.getBoundingClientRect().bottom))")
         size = self.page.viewport_size
@@ -167,6 +203,15 @@ class Dashboard:
         self.page.screenshot(path=str(path), full_page=True)
         self.page.set_viewport_size(size)
         return path
+
+    def has_data(self, css: str) -> bool:
+        """True if the plot in ``spikelab-<css>`` holds at least one trace with data (points, cells or pixels)."""
+        return self.page.evaluate("""(css) => {
+            const gd = document.querySelector(`.spikelab-${css} .js-plotly-plot`);
+            if (!gd || !gd._fullData) return false;
+            const n = (a) => a == null ? 0 : (a.length || 0);
+            return gd._fullData.some((d) => n(d.x) + n(d.y) + n(d.z) + n(d.cells && d.cells.values) > 0);
+        }""", css)
 
     def close(self) -> None:
         self.page.close()
@@ -185,3 +230,32 @@ def open_dashboard(browser, voila_server):
     yield _open
     for d in pages:
         d.close()
+
+
+# ------------------------------------------------------------------------------------------------------- labs
+LABS_DIR = Path(__file__).resolve().parents[2] / "labs"
+
+
+@pytest.fixture(scope="session")
+def labs_server(tmp_path_factory):
+    """Voila serving ``labs/`` on a free port, as ``spikelab dashboard NN_topic`` serves one lab."""
+    _require_browser_tools()
+    tmp = tmp_path_factory.mktemp("voila-labs")
+    with _serve(LABS_DIR, tmp, tmp / "runs") as (url, port, log):
+        yield SimpleNamespace(url=url, port=port, runs=tmp / "runs", log=log)
+
+
+@pytest.fixture
+def open_lab(browser, labs_server):
+    """``open_lab(name)`` opens a lab in a new page (closed after the test); its screenshot is ``lab-<name>.png``."""
+    pages: list[Dashboard] = []
+
+    def _open(name: str) -> Dashboard:
+        d = Dashboard(browser, labs_server, name, shot_name=f"lab-{name}")
+        pages.append(d)
+        return d
+
+    yield _open
+    for d in pages:
+        d.close()
+

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -52,11 +51,9 @@ def test_an_absolute_run_name_is_refused(tmp_path, capsys):
 
 def test_an_unwritable_out_is_reported_before_the_run_is_announced(tmp_path, capsys):
     (tmp_path / "file").write_text("not a folder")
-    t0 = time.monotonic()
     assert main(["train", "--out", str(tmp_path / "file" / "runs"), *SMOKE]) == 2
     out = _one_error_line(capsys, "train", "file")
     assert out == ""  # not "training ... -> runs/..." first
-    assert time.monotonic() - t0 < 30
 
 
 def _image_folder(root: Path, shapes: dict[str, list[tuple[int, ...]]], suffix: str = ".npy") -> Path:

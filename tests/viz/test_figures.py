@@ -42,10 +42,12 @@ def test_membrane_traces_threshold_and_spikes():
     # the threshold: one horizontal line at v_th on the membrane panel
     lines = [s for s in fig.layout.shapes if s.y0 == s.y1]
     assert len(lines) == 1 and lines[0].y0 == 1.0 and lines[0].yref == "y"
-    assert _axis_title(fig.layout.yaxis) == "membrane potential V<sub>m</sub>"
-    assert _axis_title(fig.layout.yaxis2) == "neuron"
+    assert _axis_title(fig.layout.yaxis) == "V<sub>m</sub> (a.u.)"
+    assert _axis_title(fig.layout.yaxis2) == "spikes"
+    assert list(fig.layout.yaxis2.ticktext) == ["neuron 0", "neuron 1"]  # every spike row is named
     assert _axis_title(fig.layout.xaxis2) == "time step"
     assert fig.layout.xaxis.matches == "x2" or fig.layout.xaxis2.matches == "x"  # shared time axis
+    assert fig.layout.showlegend is True  # two neurons to tell apart
 
 
 def test_membrane_input_current_row_dt_and_threshold_value():
@@ -56,7 +58,7 @@ def test_membrane_input_current_row_dt_and_threshold_value():
     np.testing.assert_allclose(inp[1].y, cur[:, 1])
     np.testing.assert_allclose(inp[1].x, np.arange(5) * 0.5)
     assert [s.y0 for s in fig.layout.shapes if s.y0 == s.y1] == [0.75]
-    assert _axis_title(fig.layout.yaxis) == "input current I"
+    assert _axis_title(fig.layout.yaxis) == "I[t] (a.u.)"
     assert _axis_title(fig.layout.xaxis3) == "time (step × 0.5)"
     assert fig.layout.title.text == "LIF"
     assert fig.layout.template.layout.paper_bgcolor == pio.templates["plotly_dark"].layout.paper_bgcolor
@@ -66,6 +68,12 @@ def test_membrane_one_neuron_and_neuron_choice():
     fig = membrane_figure(V[:, 1], S[:, 1])
     assert len(fig.data) == 2
     np.testing.assert_allclose(fig.data[0].y, V[:, 1])
+    assert fig.layout.showlegend is False and fig.layout.yaxis2.showticklabels is False  # no stray "neuron 0"
+    named = membrane_figure(V, S, names=["fast", "slow"])
+    assert [tr.name for tr in named.data] == ["fast", "fast", "slow", "slow"]  # (membrane, spikes) per neuron
+    assert list(named.layout.yaxis2.ticktext) == ["fast", "slow"]
+    with pytest.raises(ValueError, match="names must have 2 entries"):
+        membrane_figure(V, S, names=["one"])
     many_v, many_s = np.zeros((4, 9)), np.zeros((4, 9))
     assert len(membrane_figure(many_v, many_s).data) == 2 * 5  # at most five neurons by default
     fig = membrane_figure(many_v, many_s, neurons=[7])
@@ -95,7 +103,7 @@ def test_raster_points_are_the_spike_coordinates():
         fig = raster_figure(arg)
         assert len(fig.data) == 1
         tr = fig.data[0]
-        assert isinstance(tr, go.Scattergl) and tr.marker.symbol == "line-ns-open"
+        assert isinstance(tr, go.Scatter) and tr.marker.symbol == "line-ns-open"  # few spikes: SVG
         assert set(zip(tr.x.tolist(), tr.y.tolist())) == expected and len(tr.x) == len(expected)
     assert _axis_title(fig.layout.xaxis) == "time step" and _axis_title(fig.layout.yaxis) == "neuron"
 
@@ -104,7 +112,8 @@ def test_raster_switches_to_count_heatmap_above_max_points():
     rng = np.random.default_rng(1)
     spikes = rng.random((40, 30)) < 0.1
     count = int(spikes.sum())
-    assert isinstance(raster_figure(spikes, max_points=count).data[0], go.Scattergl)
+    assert isinstance(raster_figure(spikes, max_points=count).data[0], go.Scatter)
+    assert isinstance(raster_figure(spikes, max_points=count, svg_points=count - 1).data[0], go.Scattergl)
     fig = raster_figure(spikes, max_points=count - 1)
     assert len(fig.data) == 1 and isinstance(fig.data[0], go.Heatmap)
     np.testing.assert_array_equal(fig.data[0].z, spikes.T.astype(int))  # bins of 1 step x 1 neuron
@@ -129,6 +138,18 @@ def test_raster_uses_webgl_for_200k_spikes():
     spikes = torch.rand(1000, 1000, generator=torch.Generator().manual_seed(0)) < 0.2
     fig = raster_figure(spikes)
     assert isinstance(fig.data[0], go.Scattergl) and len(fig.data[0].x) == int(spikes.sum())
+
+
+def test_raster_rows_are_named_or_whole_numbers():
+    spikes = np.array([[1, 0, 1], [0, 1, 1]])  # [T=2, N=3]
+    fig = raster_figure(spikes, names=["hard", "soft", "none"], y_title="reset")
+    assert list(fig.layout.yaxis.tickvals) == [0, 1, 2] and list(fig.layout.yaxis.ticktext) == ["hard", "soft", "none"]
+    assert _axis_title(fig.layout.yaxis) == "reset" and list(fig.data[0].text) == ["hard", "none", "soft", "none"]
+    plain = raster_figure(spikes)
+    assert plain.layout.yaxis.dtick == 1 and plain.layout.yaxis.tickformat == "d"  # no 0.5 between neurons
+    assert raster_figure(np.zeros((5, 300))).layout.yaxis.dtick == 50
+    with pytest.raises(ValueError, match="names must have 3 entries"):
+        raster_figure(spikes, names=["a"])
 
 
 @pytest.mark.parametrize("spikes, err", [

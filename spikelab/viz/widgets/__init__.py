@@ -10,10 +10,16 @@ expression of a cell (its root widget is ``panel.widget``):
 - :class:`TrainingPanel`: train a small spiking network in the background with live curves, raster and rates,
   and the training doctor's findings (a "break it" network shows it at work);
 - :class:`RunComparison`: learning curves of run folders written by ``spikelab train`` or a training panel;
+- :class:`EncodingExplorer`: an image turned into spikes by the direct, rate or latency code (lab 02);
+- :class:`NetworkInspector`: a trained network's hidden membranes, rasters, rates, accuracy against time steps and
+  confusion matrix on its test set (labs 04 and 05);
+- :class:`EnergyComparison`: synaptic operations and energy of a network against its ANN twin (lab 05);
+- :class:`Exercise`: an exercise's answer box with a Check button (every lab);
 - :func:`playground`: the main dashboard, the panels above on the embedded digits.
 
 Every plot is an ``Output`` widget redrawn with a plotly mime bundle (:func:`show_figure`, tens of KB; safe from
-the training thread). No ``FigureWidget`` is used: each ships the whole 4.9 MB plotly bundle, and in Voila its
+the training thread); :func:`plot` shows any figure that way, and labs use it for every figure (a bare figure as a
+cell result raises "setData is not a function" in Voila). No ``FigureWidget`` is used: each ships the whole 4.9 MB plotly bundle, and in Voila its
 updates were seen to be lost for good when they arrived while a heavier page was still settling. Panels never
 raise into the page: a failure is shown as a readable message in ``panel.message``. Every control and plot has a
 stable CSS class ``spikelab-<name>`` for browser tests.
@@ -26,37 +32,54 @@ import os
 import ipywidgets as W
 
 from spikelab.viz._live import TrainSettings
-from spikelab.viz.widgets._base import SMOKE_LIMIT, Panel, _css, show_figure
+from spikelab.viz.widgets._base import SMOKE_LIMIT, Panel, _css, plot, show_figure
+from spikelab.viz.widgets.coding import EncodingExplorer
+from spikelab.viz.widgets.exercise import Exercise
 from spikelab.viz.widgets.explorers import NeuronExplorer, SurrogateExplorer
+from spikelab.viz.widgets.inspector import EnergyComparison, NetworkInspector
 from spikelab.viz.widgets.runs import RunComparison
 from spikelab.viz.widgets.training import TrainingPanel
 
 __all__ = [
     "Panel", "NeuronExplorer", "SurrogateExplorer", "TrainingPanel", "RunComparison", "Playground", "playground",
-    "TrainSettings", "show_figure", "SMOKE_LIMIT",
+    "TrainSettings", "show_figure", "plot", "SMOKE_LIMIT", "EncodingExplorer", "NetworkInspector", "EnergyComparison",
+    "Exercise",
 ]
 
 
 class Playground(Panel):
-    """The main dashboard: training on the embedded digits, the runs so far, one neuron and the surrogate gradient.
+    """The main dashboard: train a network on the embedded digits, look inside it once trained, compare runs, and
+    open up one neuron and the surrogate gradient.
 
-    ``training``, ``runs``, ``neuron`` and ``surrogate`` are the panels; a finished run refreshes ``runs``.
+    ``training`` (with the neuron and surrogate controls), ``inspector`` (confusion matrix, accuracy against time
+    steps, hidden membranes on one test image, firing rates per layer), ``energy`` (synaptic operations and energy
+    against the ANN twin), ``runs``, ``neuron`` and ``surrogate`` are the panels. A run that ends (finished or
+    stopped) is inspected, counted and added to the runs.
     """
 
     def __init__(self, *, runs_dir: str | os.PathLike = "runs", smoke: bool = False) -> None:
         super().__init__()
-        self.training = TrainingPanel(runs_dir=runs_dir, smoke=smoke)
+        self.training = TrainingPanel(runs_dir=runs_dir, smoke=smoke, neuron_controls=True)
+        self.inspector = NetworkInspector(limit=SMOKE_LIMIT if smoke else None)
+        self.energy = EnergyComparison(model=self.training.controls["model"].value)
         self.runs = RunComparison(root=runs_dir)
         self.neuron = NeuronExplorer()
         self.surrogate = SurrogateExplorer()
+        self.inspector.follow(self.training)
+        self.energy.follow(self.training)
         self.training.on_finish.append(lambda _panel: self.runs.refresh())
         sections = [
-            ("Train a spiking network", "Pick a model and a loss, press Start, and watch it learn. The training doctor "
-             "says what stops a network from learning: set the network to 'break it' (a threshold far too high, a surrogate "
-             "far too narrow) to see it at work.",
-             self.training),
-            ("Compare runs", "Every run is saved; select several to compare their curves.", self.runs),
-            ("Inside one neuron", "Charge, fire, reset: the equations every layer above runs.", self.neuron),
+            ("Train a spiking network", "Pick a model, a loss, the neuron and its surrogate gradient, press Start, "
+             "and watch it learn. The training doctor says what stops a network from learning: set the network to "
+             "'break it' (a threshold far too high, a surrogate far too narrow) to see it at work.", self.training),
+            ("Inside the trained network", "Once a run ends: its membranes and spikes on one test image, its firing "
+             "rates, how accuracy grows with the time steps read, and which digits it confuses.", self.inspector),
+            ("Operations and energy", "What the trained network costs per image against its ANN twin (same weights, "
+             "ReLU instead of spikes), on the 45 nm estimate.", self.energy),
+            ("Compare runs", "Every run is saved, from this page or from `spikelab train`; select several to compare "
+             "their curves.", self.runs),
+            ("Inside one neuron", "Charge, fire, reset: the equations every layer above runs, and what the surrogate "
+             "passes back.", self.neuron),
             ("Surrogate gradients", "How the backward pass gets through the spikes, and why width matters.",
              self.surrogate),
         ]

@@ -11,25 +11,34 @@ from spikelab._checks import check_choice, check_int, check_range
 from spikelab.analysis import gradient_flow
 from spikelab.neurons import RESET_MODES, NeuronConfig, decay_from_tau, tau_from_decay
 from spikelab.viz import _explore
-from spikelab.viz.figures import gradient_heatmap, membrane_figure, surrogate_figure
-from spikelab.viz.widgets._base import Panel, _controls, _css, _dropdown, _guarded, _slider
+from spikelab.viz.figures import gradient_heatmap, membrane_figure, surrogate_figure, surrogate_trace_figure
+from spikelab.viz.widgets._base import (
+    Panel, _controls, _css, _dropdown, _follow_family, _guarded, _slider, _surrogate_of, _width_slider,
+)
 
 
 class NeuronExplorer(Panel):
     """One LIF neuron driven by an input current; the membrane and spikes redraw as the controls move.
 
     Controls: the leak as ``decay`` per step or as time constant ``tau`` (``decay = exp(-1 / tau)``), threshold
-    ``v_th``, reset mode, surrogate (it changes only the backward pass: the readout shows the gradient of the spike
-    count with respect to the input), input current kind and amplitude, number of steps ``T``.
+    ``v_th``, reset mode, surrogate family and width, input current kind and amplitude, number of steps ``T``.
+
+    The surrogate changes only the backward pass, so it leaves the membrane and the spikes alone; the plot below
+    them (:func:`~spikelab.viz.figures.surrogate_trace_figure`) shows what it changes: ``σ′(h[t] − v_th)`` along
+    the trace, the factor each step's spike passes back, and ``∂(spike count)/∂I[t]``, the gradient that reaches
+    the input current.
     """
 
     def __init__(self, *, decay: float = 0.8, v_th: float = 1.0, reset: str = "hard", surrogate: str = "atan",
-                 current: str = "constant", amplitude: float = 0.4, T: int = 100) -> None:
+                 width: float | None = None, current: str = "constant", amplitude: float = 0.4,
+                 T: int = 100) -> None:
         super().__init__()
         check_range(decay, "decay", 0.01, 0.99)
         check_range(v_th, "v_th", 0.1, 3.0)
         check_choice(reset, "reset", RESET_MODES)
         check_choice(surrogate, "surrogate", _surrogate.names())
+        lo, hi = _explore.WIDTH_RANGES[surrogate]
+        width = _explore.default_width(surrogate) if width is None else check_range(width, "width", lo, hi)
         check_choice(current, "current", _explore.CURRENT_KINDS)
         check_range(amplitude, "amplitude", -1.0, 3.0)
         check_range(check_int(T, "T", minimum=10), "T", 10, 400)
@@ -44,6 +53,7 @@ class NeuronExplorer(Panel):
             "v_th": _slider(W.FloatSlider, "vth", "threshold v_th", min=0.1, max=3.0, step=0.05, value=v_th),
             "reset": _dropdown("reset", "reset", list(RESET_MODES), reset),
             "surrogate": _dropdown("surrogate", "surrogate", _surrogate.names(), surrogate),
+            "width": _width_slider("surrogate-width", surrogate, width),
             "current": _dropdown("current", "input current", list(_explore.CURRENT_KINDS), current),
             "amplitude": _slider(W.FloatSlider, "amplitude", "amplitude", min=-1.0, max=3.0, step=0.05,
                                  value=amplitude),
@@ -51,15 +61,19 @@ class NeuronExplorer(Panel):
         }
         c["tau"].layout.display = "none"
         self.readout = _css(W.HTML(), "readout")
-        out = self._output("membrane", "420px")
-        self.widget = _css(W.HBox([_controls("Neuron", *c.values()), W.VBox([self.readout, self.message, out],
-                                                                               layout=W.Layout(flex="1"))]),
+        out, backward = self._output("membrane", "420px"), self._output("surrogate-trace", "300px")
+        self.widget = _css(W.HBox([_controls("Neuron", *c.values()),
+                                   W.VBox([self.readout, self.message, out, backward], layout=W.Layout(flex="1"))]),
                            "neuron-explorer")
+        self._hold = False  # a family change moves the width too: one redraw, once both have moved
+        c["surrogate"].observe(lambda _change: setattr(self, "_hold", True), "value")
+        _follow_family(c["surrogate"], c["width"])
         c["leak"].observe(self._on_leak_mode, "value")
         c["decay"].observe(self._on_decay, "value")
         c["tau"].observe(self._on_tau, "value")
-        for key in ("v_th", "reset", "surrogate", "current", "amplitude", "T"):
-            c[key].observe(lambda _change: self.redraw(), "value")
+        for key in ("v_th", "reset", "current", "amplitude", "T", "width"):
+            c[key].observe(lambda _change: None if self._hold else self.redraw(), "value")
+        c["surrogate"].observe(self._on_family, "value")
         self.redraw()
 
     @property
@@ -67,7 +81,12 @@ class NeuronExplorer(Panel):
         """The neuron the controls describe."""
         c = self.controls
         return NeuronConfig(kind="lif", decay=float(c["decay"].value), v_th=float(c["v_th"].value),
-                            reset=c["reset"].value, surrogate=c["surrogate"].value)
+                            reset=c["reset"].value, surrogate=_surrogate_of(c["surrogate"], c["width"]))
+
+    def _on_family(self, _change: dict) -> None:
+        # observers run in order: hold on, _follow_family moves the width, then this redraws once with both
+        self._hold = False
+        self.redraw()
 
     def _on_leak_mode(self, change: dict) -> None:
         tau_mode = change["new"] == "tau"
@@ -105,11 +124,16 @@ class NeuronExplorer(Panel):
                               title="membrane potential before reset h[t], and spikes")
         fig.update_layout(height=420, margin=dict(l=60, r=20, t=50, b=40), showlegend=False)
         self._draw("membrane", fig)
+        sg = _surrogate.get(cfg.surrogate)
+        fig = surrogate_trace_figure(tr.h, sg, v_th=cfg.v_th, spikes=tr.spikes, input_grad=tr.grad,
+                                     title="backward pass: what the surrogate lets through")
+        fig.update_layout(height=300, margin=dict(l=60, r=20, t=70, b=40))
+        self._draw("surrogate-trace", fig)
         T = tr.spikes.size
         self.readout.value = (
             f"decay = {cfg.decay:.3f} (tau = {tau_from_decay(cfg.decay):.2f} steps) &nbsp;|&nbsp; "
             f"<b>{tr.count}</b> spikes in {T} steps (rate {tr.count / T:.3f}) &nbsp;|&nbsp; "
-            f"backward, {html.escape(repr(_surrogate.get(cfg.surrogate)))}: "
+            f"backward, {html.escape(repr(sg))}: "
             f"d(spike count)/dI summed over t = {tr.grad.sum():.3g}"
         )
         self.clear_message()
@@ -119,16 +143,20 @@ class SurrogateExplorer(Panel):
     """A surrogate family and width: its primitive and derivative, and the gradient flow it gives.
 
     The gradient-flow heatmap is ``|| dL / ds_l[t] ||`` per layer ``l`` and step ``t`` of a deep spiking MLP at
-    initialisation (:func:`spikelab.analysis.gradient_flow`); the readout says whether the gradient reaching
-    the first layer is much smaller (vanishing) or larger (exploding) than at the last.
+    initialisation (:func:`spikelab.analysis.gradient_flow`), with or without batch norm on each layer's input
+    current (the "batch norm" box); the readout says whether the gradient reaching the first layer is much
+    smaller (vanishing) or larger (exploding) than at the last.
     """
 
-    def __init__(self, *, family: str = "atan", width: float | None = None, depth: int = 8) -> None:
+    def __init__(self, *, family: str = "atan", width: float | None = None, depth: int = 8,
+                 batch_norm: bool = True) -> None:
         super().__init__()
         check_choice(family, "family", _surrogate.names())
         lo, hi = _explore.WIDTH_RANGES[family]
         width = _explore.default_width(family) if width is None else check_range(width, "width", lo, hi)
         check_range(check_int(depth, "depth", minimum=2), "depth", 2, 16)
+        if not isinstance(batch_norm, bool):
+            raise TypeError(f"batch_norm must be a bool, got {type(batch_norm).__name__}")
         self.grad_norms = None
         self._hold = False
         c = self.controls = {
@@ -136,6 +164,8 @@ class SurrogateExplorer(Panel):
             "width": _slider(W.FloatLogSlider, "width", _surrogate.get(family).width_param, base=10,
                              min=math.log10(lo), max=math.log10(hi), step=0.02, value=width, readout_format=".3g"),
             "depth": _slider(W.IntSlider, "depth", "depth (layers)", min=2, max=16, value=depth),
+            "batch_norm": _css(W.Checkbox(value=batch_norm, description="batch norm on input currents",
+                                          indent=False), "bn"),
         }
         self.readout = _css(W.HTML(), "readout")
         curves, flow = self._output("surrogate-curves", "330px"), self._output("gradient-flow", "330px")
@@ -143,7 +173,7 @@ class SurrogateExplorer(Panel):
                                    W.VBox([self.message, curves, flow], layout=W.Layout(flex="1"))]),
                            "surrogate-explorer")
         c["family"].observe(self._on_family, "value")
-        for key in ("width", "depth"):
+        for key in ("width", "depth", "batch_norm"):
             c[key].observe(lambda _change: None if self._hold else self.redraw(), "value")
         self.redraw()
 
@@ -175,12 +205,14 @@ class SurrogateExplorer(Panel):
         fig = surrogate_figure(items, x_range=(-2.0, 2.0), title=f"surrogate {sg!r}: peak σ′(0) = {sg.peak:.3g}")
         fig.update_layout(height=330, margin=dict(l=60, r=20, t=70, b=40))
         self._draw("surrogate-curves", fig)
-        g = self.grad_norms = gradient_flow(sg, depth=int(self.controls["depth"].value))
+        bn = bool(self.controls["batch_norm"].value)
+        g = self.grad_norms = gradient_flow(sg, depth=int(self.controls["depth"].value), batch_norm=bn)
         per_layer = (g ** 2).sum(axis=1) ** 0.5
         ratio = per_layer[0] / per_layer[-1] if per_layer[-1] > 0 else float("inf")
         verdict = "vanishing" if ratio < 0.1 else "exploding" if ratio > 10 else "roughly flat"
         fig = gradient_heatmap(g, layer_names=[f"layer {i + 1}" for i in range(g.shape[0])],
-                               title="gradient norm per layer and step at initialisation")
+                               title="gradient norm per layer and step at initialisation"
+                                     + ("" if bn else " (no batch norm)"))
         fig.update_layout(height=330, margin=dict(l=60, r=20, t=50, b=40))
         self._draw("gradient-flow", fig)
         self.readout.value = (f"gradient at layer 1 / at layer {g.shape[0]}: <b>{ratio:.3g}</b> "

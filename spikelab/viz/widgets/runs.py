@@ -20,7 +20,11 @@ class RunComparison(Panel):
     Reads the run folders under ``root`` (written by ``spikelab train`` or a :class:`TrainingPanel`); Refresh
     rescans, so a run still training shows its progress so far, and selects runs that appeared since the last scan.
     The newest ``preselect`` runs start selected. The state column is :func:`spikelab.training.run_state`
-    (running, finished, stopped, failed, interrupted); a run that cannot be read is shown as unreadable.
+    (running, finished, stopped, failed, interrupted); a run that cannot be read is shown as unreadable. The table
+    shows each run's recipe beside its results (a run without a stored neuron, from before it was recorded, shows
+    its model's default neuron), under a line with the name format and defaults that ``spikelab train`` and the
+    training panel share. The run list grows to fit long names; the legend sits under the plots so that long
+    names never narrow them (names longer than ``LEGEND_CHARS`` are shortened there, in the middle).
     """
 
     def __init__(self, *, root: str | os.PathLike = "runs", preselect: int = 3) -> None:
@@ -35,15 +39,17 @@ class RunComparison(Panel):
                                            tooltip="write each selected run's network to <run>/model.nir"),
                                   "export-nir")
         self.select = _css(W.SelectMultiple(options=[], rows=8, description="runs", style=_STYLE,
-                                            layout=W.Layout(width="320px")), "run-select")
+                                            layout=W.Layout(width="auto", min_width="320px")), "run-select")
         self.level = _css(W.ToggleButtons(options=["epochs", "steps"], value="epochs", description="per",
                                           style={"description_width": "110px", "button_width": "90px"}), "level")
         self.table = _css(W.HTML(), "run-table")
+        self.defaults = _css(W.HTML(shared_defaults_html()), "run-defaults")
         self.histories: dict[str, History] = {}
         out = self._output("run-curves", "340px")
-        self.widget = _css(W.HBox([_controls("Runs", self.root, self.refresh_button, self.select, self.level,
-                                             self.export_button),
-                                   W.VBox([self.message, out, self.table], layout=W.Layout(flex="1"))]),
+        controls = _controls("Runs", self.root, self.refresh_button, self.select, self.level, self.export_button)
+        controls.layout.width, controls.layout.max_width = "auto", "45%"  # the run list grows with long names
+        self.widget = _css(W.HBox([controls, W.VBox([self.message, out, self.defaults, self.table],
+                                                    layout=W.Layout(flex="1", min_width="0"))]),
                            "run-comparison")
         self.refresh_button.on_click(lambda _b: self.refresh())
         self.export_button.on_click(lambda _b: self.export_nir())
@@ -93,24 +99,25 @@ class RunComparison(Panel):
                 m, state = load_metrics(root / n) or {}, run_state(root / n)
             except Exception as e:  # one corrupt run must not hide the others
                 broken.append(f"{n} ({type(e).__name__}: {e})")
-                rows.append([n, "", "", "", "", "", "", "", "unreadable"])
+                rows.append([n] + [""] * (len(TABLE_COLUMNS) - 2) + ["unreadable"])
                 continue
             histories[n] = h
-            cfg = h.config
-            rows.append([n, Path(str(cfg.get("dataset", ""))).name, cfg.get("model", ""), cfg.get("loss", ""),
-                         cfg.get("T", ""), len(h.epochs), _fmt(h.last.get("test_acc")),
-                         _fmt(m.get("best_test_acc")), state])
+            rows.append(_row(n, h, m, state))
         self.histories = histories
         if histories:
             fig = curves_figure(histories, level=self.level.value, title="learning curves")
-            fig.update_layout(height=340, margin=dict(l=60, r=20, t=60, b=40))
+            for tr in fig.data:
+                tr.name = f"{_short(tr.meta['run'])} ({tr.meta['split']})"
+            n_runs = len(histories) * (2 if self.level.value == "epochs" else 1)
+            fig.update_layout(height=340 + 22 * n_runs, margin=dict(l=60, r=20, t=60, b=40),
+                              legend=dict(orientation="h", yanchor="top", y=-0.18, x=0))
             self._draw("run-curves", fig)
         else:
             self.outputs["run-curves"].outputs = ()
-        head = "".join(f"<th>{h}</th>" for h in ("run", "dataset", "model", "loss", "T", "epochs", "test acc",
-                                                 "best test acc", "state"))
+        head = "".join(f"<th>{h}</th>" for h in TABLE_COLUMNS)
         body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
-        self.table.value = f'<table style="border-collapse:collapse" cellpadding="4"><tr>{head}</tr>{body}</table>'
+        self.table.value = (f'<table style="border-collapse:collapse; font-size:90%" cellpadding="4">'
+                            f"<tr>{head}</tr>{body}</table>")
         if broken:
             self.report(f"cannot read {len(broken)} run(s), left out: {'; '.join(broken)}")
         else:
@@ -132,6 +139,47 @@ class RunComparison(Panel):
             written.append(out)
         self.report("wrote " + ", ".join(str(p) for p in written) + " (NIR; see docs/NIR.md)", "info")
         return written
+
+
+TABLE_COLUMNS = ("run", "dataset", "model", "neuron", "loss", "T", "batch", "lr", "epochs", "test acc",
+                 "best test acc", "state")
+LEGEND_CHARS = 40  # longer run names are shortened in the legend (kept whole in the list and the table)
+
+
+def _row(name: str, h: History, metrics: dict[str, Any], state: str) -> list[Any]:
+    """A run's row of the table: its recipe (:data:`TABLE_COLUMNS`), then its results."""
+    from spikelab.recipe import describe_neuron
+
+    cfg = h.config
+    model = cfg.get("model", "")
+    try:
+        neuron = describe_neuron(cfg.get("neuron"), model or None)
+    except Exception:  # a model this version does not know, or a malformed neuron: show what is stored
+        neuron = str(cfg.get("neuron", ""))
+    return [name, Path(str(cfg.get("dataset", ""))).name, model, neuron, cfg.get("loss", ""), cfg.get("T", ""),
+            cfg.get("batch_size", ""), _fmt(cfg.get("lr")), len(h.epochs), _fmt(h.last.get("test_acc")),
+            _fmt(metrics.get("best_test_acc")), state]
+
+
+def _short(text: str, limit: int = LEGEND_CHARS) -> str:
+    """``text`` cut in the middle with an ellipsis when longer than ``limit`` (a run's date stays readable)."""
+    if len(text) <= limit:
+        return text
+    head = (limit - 1) // 2
+    return text[:head] + "…" + text[len(text) - (limit - 1 - head):]
+
+
+def shared_defaults_html() -> str:
+    """One line naming the run-name format and the defaults that ``spikelab train`` and the training panel share
+    (:data:`spikelab.recipe.DEFAULTS`)."""
+    from spikelab.recipe import DEFAULTS as d
+
+    return ("<span style='color:#555; font-size:90%'>Runs from the training panel and from <code>spikelab "
+            "train</code> share one name format, <code>MODEL-DATASET-YYYYmmdd-HHMMSS</code>, and one set of defaults: "
+            f"{d['model']} on {d['dataset']}, T = {d['T']}, {d['loss'].upper()} loss, {d['optimizer']} lr {d['lr']:g} "
+            f"with a {d['schedule']} schedule, batch {d['batch_size']}"
+            + (" (the partial last batch dropped)" if d["drop_last"] else "")
+            + f", {d['epochs']} epochs, seed {d['seed']}, the model's own neuron.</span>")
 
 
 def _fmt(x: Any) -> str:

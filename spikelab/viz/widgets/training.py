@@ -1,6 +1,7 @@
 """The training panel: train a small spiking network in the background with live curves, raster and rates."""
 from __future__ import annotations
 
+import math
 import os
 import threading
 from collections.abc import Callable
@@ -10,13 +11,21 @@ import ipywidgets as W
 import numpy as np
 import plotly.graph_objects as go
 
+from spikelab import surrogate as _surrogate
 from spikelab.history import History
+from spikelab.neurons import RESET_MODES, NeuronConfig, tau_from_decay
 from spikelab.viz._doctor import PRESET_LABELS, findings_html
 from spikelab.viz._live import TRAIN_DATASETS, TRAIN_MODELS, Throttle, TrainingJob, TrainSettings
+from spikelab.viz._common import add_hint
 from spikelab.viz.figures import curves_figure, firing_rate_figure, raster_figure
 from spikelab.viz.widgets._base import (
+    _follow_family, _surrogate_of, _width_slider,
     _STYLE, FIRST_LAYER, SMOKE_LIMIT, Panel, _controls, _css, _dropdown, _guarded, _slider, _svg,
 )
+
+
+SMOOTHING = 0.9  # EMA weight of the smoothed per-step curves (about ten steps)
+EMPTY_LOSS_MAX = 2.5  # loss axis before the first step: cross-entropy of a guess over 10 classes is ln 10 = 2.3
 
 
 class TrainingPanel(Panel):
@@ -29,13 +38,16 @@ class TrainingPanel(Panel):
     names and settings): ``spikelab eval`` and ``spikelab train --resume`` take it. Loss and accuracy per step (and on the test split per epoch)
     redraw at most twice a second, the raster (first sample of the latest batch, in the layer picked) and the
     firing rates every 1.5 s: each redraw costs the browser a render, and a backlog of them delays Stop.
+    ``smoke=True`` trains on ``SMOKE_LIMIT`` samples for one epoch (otherwise on ``settings.limit`` samples per
+    split, all if None). ``neuron_controls=True`` adds a "Neuron" box (decay, threshold, reset, surrogate and its
+    width) whose settings every spiking layer of the next run gets, starting from ``settings.neuron``.
     The training doctor's findings (``findings``, a short list with advice) appear before training and after each
-    epoch; the ``network`` control picks the network as built or broken on purpose ("break it").
-    ``smoke=True`` trains on ``SMOKE_LIMIT`` samples for one epoch.
+    epoch; the ``network`` control picks the network as built or broken on purpose ("break it", applied after the
+    neuron settings).
     """
 
     def __init__(self, *, settings: TrainSettings | None = None, runs_dir: str | os.PathLike = "runs",
-                 smoke: bool = False) -> None:
+                 smoke: bool = False, neuron_controls: bool = False) -> None:
         super().__init__()
         s = settings if settings is not None else TrainSettings()
         if not isinstance(s, TrainSettings):
@@ -60,7 +72,8 @@ class TrainingPanel(Panel):
                                    layout=W.Layout(width="320px")), "lr"),
             "preset": _dropdown("preset", "network", [(v, k) for k, v in PRESET_LABELS.items()], s.preset),
         }
-        self._batch_size = s.batch_size
+        self._batch_size, self._limit = s.batch_size, s.limit
+        self.neuron_controls = self._neuron_controls(s.neuron) if neuron_controls else {}
         c["loss"].observe(lambda ch: setattr(c["lam"], "disabled", ch["new"] != "tet"), "value")
         self.start_button = _css(W.Button(description="Start", button_style="success", icon="play"), "start")
         self.stop_button = _css(W.Button(description="Stop", button_style="danger", icon="stop", disabled=True),
@@ -71,14 +84,21 @@ class TrainingPanel(Panel):
                                            layout=W.Layout(width="320px")), "progress")
         self.status = _css(W.HTML("press Start to train"), "status")
         self.layer = _dropdown("layer", "raster layer", [FIRST_LAYER], FIRST_LAYER)
+        self.spikes: dict[str, list[list[int]]] = {}  # the last spikes recorded ({layer: [T][N]}), for the raster
+        self.rates: dict[str, float] = {}  # the last firing rates recorded
         curves = self._output("curves", "330px")
         raster, rates = self._output("raster", "300px"), self._output("rates", "300px")
         left = _controls("Training", *c.values(), W.HBox([self.start_button, self.stop_button]), self.progress,
                          self.status, self.layer)
+        if self.neuron_controls:
+            left = W.VBox([left, _controls("Neuron (every spiking layer)", *self.neuron_controls.values())])
         self.findings = _css(W.HTML(findings_html([])), "findings")
         right = W.VBox([self.message, self.findings, curves, W.HBox([raster, rates])], layout=W.Layout(flex="1"))
         self.widget = _css(W.HBox([left, right]), "training")
+        self.layer.observe(lambda _change: self._draw_raster(), "value")  # also once the run has ended
         self._redraw_curves()
+        self._draw_raster()
+        self._draw_rates()
 
     @property
     def history(self) -> History:
@@ -95,8 +115,39 @@ class TrainingPanel(Panel):
         c = self.controls
         return TrainSettings(dataset=c["dataset"].value, model=c["model"].value, loss=c["loss"].value,
                              lam=float(c["lam"].value), T=int(c["T"].value), epochs=int(c["epochs"].value),
-                             lr=c["lr"].value, batch_size=self._batch_size, limit=SMOKE_LIMIT if self.smoke else None,
+                             lr=c["lr"].value, batch_size=self._batch_size,
+                             limit=SMOKE_LIMIT if self.smoke else self._limit, neuron=self.neuron_config(),
                              preset=c["preset"].value)
+
+    def neuron_config(self) -> NeuronConfig | None:
+        """The neuron the "Neuron" controls describe (None without them: the model's default)."""
+        n = self.neuron_controls
+        if not n:
+            return None
+        return NeuronConfig(kind="lif", decay=float(n["decay"].value), v_th=float(n["v_th"].value),
+                            reset=n["reset"].value, surrogate=_surrogate_of(n["surrogate"], n["width"]))
+
+    def _neuron_controls(self, start: NeuronConfig | None) -> dict[str, W.Widget]:
+        cfg = start if start is not None else NeuronConfig()
+        sg = _surrogate.get(cfg.surrogate)
+        n = {
+            "decay": _slider(W.FloatSlider, "n-decay", "decay", min=0.0, max=1.0, step=0.05, value=cfg.decay),
+            "tau": _css(W.HTML(), "n-tau"),
+            "v_th": _slider(W.FloatSlider, "n-vth", "threshold v_th", min=0.1, max=3.0, step=0.05, value=cfg.v_th),
+            "reset": _dropdown("n-reset", "reset", list(RESET_MODES), cfg.reset),
+            "surrogate": _dropdown("n-surrogate", "surrogate", _surrogate.names(), sg.name),
+            "width": _width_slider("n-width", sg.name, getattr(sg, sg.width_param)),
+        }
+        _follow_family(n["surrogate"], n["width"])
+
+        def show_tau(_change: object = None) -> None:  # the leak in the other unit (decay = exp(-1 / tau))
+            d = float(n["decay"].value)
+            tau = "∞ (no leak)" if d >= 1 else "0" if d <= 0 else f"{tau_from_decay(d):.3g} steps"
+            n["tau"].value = f"<span style='margin-left:118px;color:#555'>time constant tau = {tau}</span>"
+
+        n["decay"].observe(show_tau, "value")
+        show_tau()
+        return n
 
     def start(self) -> bool:
         """Validate the settings and start training in the background; False (with a message) if it cannot."""
@@ -116,7 +167,10 @@ class TrainingPanel(Panel):
         self.start_button.disabled, self.stop_button.disabled = True, False
         self._curve_throttle.reset()
         self._spike_throttle.reset()
+        self.spikes, self.rates = {}, {}
         self._redraw_curves()
+        self._draw_raster()
+        self._draw_rates()
         self.job.start()
         return True
 
@@ -158,33 +212,65 @@ class TrainingPanel(Panel):
 
     @_guarded("drawing the curves")
     def _redraw_curves(self) -> None:
-        """Loss and accuracy per step, with the test split's values at each epoch's end as diamonds."""
+        """Loss and accuracy per step (raw, faint, under a smoothed line), with the test split's values at each
+        epoch's end as diamonds; before the first step, empty axes of the right ranges and a hint."""
         h = self.history
-        fig = curves_figure(h, level="steps", title=None)
+        fig = curves_figure(h, level="steps", smooth=SMOOTHING, title=None)
         for col, metric in enumerate(("loss", "acc"), start=1):
             x, y = self.job.test_series(f"test_{metric}") if self.job is not None else ([], [])
             fig.add_trace(go.Scatter(x=x, y=y, mode="markers", name="test (per epoch)", showlegend=col == 1,
                                      marker=dict(size=9, symbol="diamond", color="#d62728"),
                                      meta=dict(split="test", metric=metric, key=f"test_{metric}")), row=1, col=col)
-        fig.update_layout(height=330, margin=dict(l=60, r=20, t=40, b=40))
+        fig.update_layout(height=330, margin=dict(l=60, r=20, t=40, b=40),
+                          legend=dict(orientation="h", yanchor="top", y=-0.22, x=0))
+        if not h.steps:
+            fig.update_xaxes(range=[0, 1], showticklabels=False)
+            fig.update_yaxes(range=[0, EMPTY_LOSS_MAX], row=1, col=1)
+            starting = self.job is not None and self.job.task.state in ("idle", "running")
+            add_hint(fig, "loading the data and building the network..." if starting else
+                     "press Start: the loss and accuracy of every training step appear here")
         self._draw("curves", fig)
 
     @_guarded("drawing the spikes")
     def _redraw_spikes(self) -> None:
+        """Take the spikes and firing rates the run recorded since the last call, and draw them."""
         spikes, rates = self.job.take_spikes() if self.job is not None else ({}, {})
-        if not spikes:
-            return
-        layers = list(spikes)
-        if list(self.layer.options)[1:] != layers:
-            self.layer.options = [FIRST_LAYER, *layers]
-        name = self.layer.value if self.layer.value in layers else layers[0]
-        fig = _svg(raster_figure(np.asarray(spikes[name], dtype=np.int8), title=f"spikes in {name} (one sample)"))
+        if spikes:
+            self.spikes = spikes
+            layers = list(spikes)
+            if list(self.layer.options)[1:] != layers:
+                self.layer.options = [FIRST_LAYER, *layers]  # keeps the layer picked if it is still there
+        if rates:
+            self.rates = rates
+        self._draw_raster()
+        self._draw_rates()
+
+    @_guarded("drawing the raster")
+    def _draw_raster(self) -> None:
+        """The raster of the layer picked, from the last spikes recorded (also after the run has ended)."""
+        if not self.spikes:
+            fig = raster_figure(np.zeros((1, 1), dtype=np.int8), title="spikes of one sample")
+            fig.update_xaxes(range=[0, 4])
+            fig.update_yaxes(range=[0, 64])
+            add_hint(fig, "spikes of one training image,<br>in the layer picked, appear here")
+        else:
+            layers = list(self.spikes)
+            name = self.layer.value if self.layer.value in layers else layers[0]
+            fig = _svg(raster_figure(np.asarray(self.spikes[name], dtype=np.int8),
+                                     title=f"spikes in {name} (one sample)"))
         fig.update_layout(height=300, margin=dict(l=50, r=10, t=40, b=40))
         self._draw("raster", fig)
-        if rates:
-            fig = firing_rate_figure(rates, title="firing rate per layer (recent batches)")
-            fig.update_layout(height=300, margin=dict(l=50, r=10, t=40, b=40))
-            self._draw("rates", fig)
+
+    @_guarded("drawing the firing rates")
+    def _draw_rates(self) -> None:
+        if not self.rates:
+            fig = firing_rate_figure({"(no run yet)": 0.0}, title="firing rate per layer")
+            fig.update_yaxes(range=[0, 0.5])
+            add_hint(fig, "each spiking layer's firing rate<br>appears here while it trains")
+        else:
+            fig = firing_rate_figure(self.rates, title="firing rate per layer (recent batches)")
+        fig.update_layout(height=300, margin=dict(l=50, r=10, t=40, b=40))
+        self._draw("rates", fig)
 
     def _finished(self, job: TrainingJob) -> None:
         task = job.task
