@@ -86,8 +86,8 @@ def test_playground_trains_live_and_stops(open_dashboard):
 
     d.wait_until("() => !document.querySelector('button.spikelab-stop').disabled")
     t0 = time.monotonic()
-    # force: while plots redraw, a busy page may not report the button "stable" for playwright's 30 s click wait
-    d.page.click("button.spikelab-stop", force=True)
+    # a DOM click: while plots redraw, a busy page may not pass playwright's actionability checks within 30 s
+    d.page.evaluate("() => document.querySelector('button.spikelab-stop').click()")
     # latency is measured in benchmarks/ (this machine is shared and noisy); here Stop must simply work
     d.wait_until("() => document.querySelector('.spikelab-status').innerText.includes('stopped')", timeout_s=60)
     stop_s = time.monotonic() - t0
