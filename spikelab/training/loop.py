@@ -297,6 +297,8 @@ def fit(
             if probe is not None and lead:
                 record["probe"] = _run_probe(raw, probe, device, amp, sequence_input)
             record["time_s"] = elapsed0 + time.perf_counter() - t0
+            if lead:
+                cbs.fire("epoch_record", record)  # a callback may add entries (the doctor's findings) before storing
             history.epochs.append(record)
             if writer is not None:
                 writer.append(epoch_steps, [record])

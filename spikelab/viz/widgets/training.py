@@ -15,6 +15,7 @@ from spikelab import surrogate as _surrogate
 from spikelab.history import History
 from spikelab.losses import TET_PRESETS
 from spikelab.neurons import RESET_MODES, NeuronConfig, tau_from_decay
+from spikelab.viz._doctor import PRESET_LABELS, findings_html
 from spikelab.viz._live import TRAIN_DATASETS, TRAIN_MODELS, Throttle, TrainingJob, TrainSettings, prewarm
 from spikelab.viz._common import add_hint, integer_ticks
 from spikelab.viz.figures import curves_figure, firing_rate_figure, raster_figure
@@ -48,6 +49,9 @@ class TrainingPanel(Panel):
     For the dual-stream ``dsnn-small`` the "accumulation pathway" box trains with the pathway (dual-stream training,
     SPEC section 5; both heads in the loss) or without it; with it, the final status also gives the full-spike
     network's accuracy alone.
+    The training doctor's findings (``findings``, a short list with advice) appear before training and after each
+    epoch; the ``network`` control picks the network as built or broken on purpose ("break it", applied after the
+    neuron settings).
     """
 
     def __init__(self, *, settings: TrainSettings | None = None, runs_dir: str | os.PathLike = "runs",
@@ -77,6 +81,7 @@ class TrainingPanel(Panel):
                                    layout=W.Layout(width="320px")), "lr"),
             "pathway": _css(W.Checkbox(value=s.pathway, description="accumulation pathway (dsnn)", indent=False,
                                        disabled=not s.model.startswith("dsnn")), "pathway"),
+            "preset": _dropdown("preset", "network", [(v, k) for k, v in PRESET_LABELS.items()], s.preset),
         }
         self._batch_size, self._limit = s.batch_size, s.limit
         self.neuron_controls = self._neuron_controls(s.neuron) if neuron_controls else {}
@@ -102,7 +107,8 @@ class TrainingPanel(Panel):
                          self.status, self.layer)
         if self.neuron_controls:
             left = W.VBox([left, _controls("Neuron (every spiking layer)", *self.neuron_controls.values())])
-        right = W.VBox([self.message, curves, W.HBox([raster, rates])], layout=W.Layout(flex="1"))
+        self.findings = _css(W.HTML(findings_html([])), "findings")
+        right = W.VBox([self.message, self.findings, curves, W.HBox([raster, rates])], layout=W.Layout(flex="1"))
         self.widget = _css(W.HBox([left, right]), "training")
         self.layer.observe(lambda _change: self._draw_raster(), "value")  # also once the run has ended
         self._redraw_curves()
@@ -140,7 +146,7 @@ class TrainingPanel(Panel):
                              lam=float(c["lam"].value), T=int(c["T"].value), epochs=int(c["epochs"].value),
                              lr=c["lr"].value, batch_size=self._batch_size,
                              limit=SMOKE_LIMIT if self.smoke else self._limit, neuron=self.neuron_config(),
-                             pathway=bool(c["pathway"].value))
+                             pathway=bool(c["pathway"].value), preset=c["preset"].value)
 
     def neuron_config(self) -> NeuronConfig | None:
         """The neuron the "Neuron" controls describe (None without them: the model's default)."""
@@ -186,6 +192,7 @@ class TrainingPanel(Panel):
         self.job = TrainingJob(settings, runs_dir=self.runs_dir, listener=self._on_job)
         self.progress.value, self.progress.bar_style = 0, ""
         self.status.value = "loading data and building the model..."
+        self.findings.value = findings_html([])
         self.start_button.disabled, self.stop_button.disabled = True, False
         self._curve_throttle.reset()
         self._spike_throttle.reset()
@@ -214,6 +221,7 @@ class TrainingPanel(Panel):
         if event == "start":
             self.progress.max = max(job.total_steps, 1)
             self.status.value = f"training {job.run_dir.name}"
+            self.findings.value = findings_html(job.doctor_log, running=True)
         elif event == "step":  # every message costs the browser a render: progress moves with the curves
             if self._curve_throttle.ready():
                 self.progress.value = job.history.steps[-1]["step"]
@@ -227,6 +235,7 @@ class TrainingPanel(Panel):
                                  + (f", test acc {test:.3f}" if test is not None else ""))
             if self._curve_throttle.ready():
                 self._redraw_curves()
+            self.findings.value = findings_html(job.doctor_log, running=True)
         elif event == "end":
             self._finished(job)
 
@@ -309,6 +318,7 @@ class TrainingPanel(Panel):
                                      + (f"; saved as {job.run_dir.name}" if job.run_dir is not None else ""))
                 self.progress.bar_style = "success" if task.state == "done" else "warning"
         self.progress.value = len(job.history.steps)
+        self.findings.value = findings_html(job.doctor_log)
         self._redraw_curves()
         self._redraw_spikes()
         for fn in self.on_finish:
