@@ -120,8 +120,11 @@ class TrainingPanel(Panel):
         n = self.neuron_controls
         if not n:
             return None
-        return NeuronConfig(kind="lif", decay=float(n["decay"].value), v_th=float(n["v_th"].value),
-                            reset=n["reset"].value, surrogate=_surrogate_of(n["surrogate"], n["width"]))
+        # the sliders move in steps of 0.05, which the browser adds in binary (1.0 - 4 * 0.05 = 0.7999999999999999):
+        # the recipe gets the value the readout shows
+        decay, v_th = (round(float(n[k].value), 6) for k in ("decay", "v_th"))
+        return NeuronConfig(kind="lif", decay=decay, v_th=v_th, reset=n["reset"].value,
+                            surrogate=_surrogate_of(n["surrogate"], n["width"]))
 
     def _neuron_controls(self, start: NeuronConfig | None) -> dict[str, W.Widget]:
         cfg = start if start is not None else NeuronConfig()
