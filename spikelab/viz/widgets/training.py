@@ -37,9 +37,12 @@ class TrainingPanel(Panel):
     :class:`~spikelab.viz._live.TrainingJob` (``spikelab.training.fit`` in a thread, so the page stays responsive);
     Stop sets its stop event, which ``fit`` checks before every batch. Each run is written to a run folder under
     ``runs_dir``, which :class:`RunComparison` reads, and is a run like one of ``spikelab train`` (same defaults,
-    names and settings): ``spikelab eval`` and ``spikelab train --resume`` take it. Loss and accuracy per step (and on the test split per epoch)
-    redraw at most twice a second, the raster (first sample of the latest batch, in the layer picked) and the
-    firing rates every 1.5 s: each redraw costs the browser a render, and a backlog of them delays Stop.
+    names and settings): ``spikelab eval`` and ``spikelab train --resume`` take it. Loss and accuracy per step
+    (and on the test split per epoch) redraw at most twice a second, the raster (first sample of the latest batch,
+    in the layer picked) and the firing rates every 1.5 s: each redraw costs the browser a render, and every
+    message waits in the page behind those before it. Once Stop is pressed nothing more is redrawn until the run
+    has ended; then the status ("stopped after ...") goes out first, before the final redraws and the views of the
+    trained network (``benchmarks/bench_stop.py`` measures the delay).
     ``smoke=True`` trains on ``SMOKE_LIMIT`` samples for one epoch (otherwise on ``settings.limit`` samples per
     split, all if None). ``neuron_controls=True`` adds a "Neuron" box (decay, threshold, reset, surrogate and its
     width) whose settings every spiking layer of the next run gets, starting from ``settings.neuron``.
@@ -153,8 +156,11 @@ class TrainingPanel(Panel):
         n = self.neuron_controls
         if not n:
             return None
-        return NeuronConfig(kind="lif", decay=float(n["decay"].value), v_th=float(n["v_th"].value),
-                            reset=n["reset"].value, surrogate=_surrogate_of(n["surrogate"], n["width"]))
+        # the sliders move in steps of 0.05, which the browser adds in binary (1.0 - 4 * 0.05 = 0.7999999999999999):
+        # the recipe gets the value the readout shows
+        decay, v_th = (round(float(n[k].value), 6) for k in ("decay", "v_th"))
+        return NeuronConfig(kind="lif", decay=decay, v_th=v_th, reset=n["reset"].value,
+                            surrogate=_surrogate_of(n["surrogate"], n["width"]))
 
     def _neuron_controls(self, start: NeuronConfig | None) -> dict[str, W.Widget]:
         cfg = start if start is not None else NeuronConfig()
@@ -209,6 +215,7 @@ class TrainingPanel(Panel):
             if self.job is not None and self.running and self.job.task.state == "running":
                 self.job.stop()
                 self.status.value = "stopping..."
+                self.stop_button.disabled = True  # pressed once is enough; Start comes back when the run has ended
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the run to end; True if it has ended (or none was started) within ``timeout`` seconds."""
@@ -218,6 +225,8 @@ class TrainingPanel(Panel):
         # runs in the training thread; setting widget values and Output contents is safe from there
         if job is not self.job:
             return
+        if event in ("step", "epoch") and job.task.stop_event.is_set():
+            return  # Stop was pressed: no redraw may queue ahead of "stopped", and the end redraws everything
         if event == "start":
             self.progress.max = max(job.total_steps, 1)
             self.status.value = f"training {job.run_dir.name}"
@@ -226,7 +235,7 @@ class TrainingPanel(Panel):
             if self._curve_throttle.ready():
                 self.progress.value = job.history.steps[-1]["step"]
                 self._redraw_curves()
-            if self._spike_throttle.ready():
+            if not job.task.stop_event.is_set() and self._spike_throttle.ready():  # Stop pressed while drawing
                 self._redraw_spikes()
         elif event == "epoch":
             e = job.history.epochs[-1]
