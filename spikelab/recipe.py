@@ -6,10 +6,13 @@ The ``run_config`` of such a run (stored in ``config.json`` and in every checkpo
 holds the settings chosen (:data:`CHOSEN_KEYS`: ``model``, ``dataset`` (a registry name or an absolute folder
 path), ``data_root`` (absolute, or None), ``limit``, ``augment``, ``size`` (``[H, W]`` resize of image folders, or
 None), ``T``, ``batch_size``, ``drop_last`` (the training loader drops its last, partial batch, so that every step
-averages the same number of samples), ``neuron`` (the spiking layers' neuron, :func:`neuron_to_recipe`)) and those
-derived from the data (:data:`DERIVED_KEYS`: ``num_classes``, ``input_shape`` of one sample (``[C, H, W]``, or
-``[T, 2, H, W]`` for events), ``is_event``, ``world_size``). A run written before a key existed reads it as
-:data:`LEGACY` says (the behaviour it was trained with: ``neuron`` None is the model's default neuron).
+averages the same number of samples), ``neuron`` (the spiking layers' neuron, :func:`neuron_to_recipe`), ``pathway``
+(the dual-stream ``dsnn-*`` models: trained with the auxiliary accumulation pathway or not; None for every other
+model)) and those derived from the data (:data:`DERIVED_KEYS`: ``num_classes``, ``input_shape`` of one sample
+(``[C, H, W]``, or ``[T, 2, H, W]`` for events), ``is_event``, ``world_size``). A run written before a key existed
+reads it as :data:`LEGACY` says (the behaviour it was trained with: ``neuron`` None is the model's default neuron).
+A training panel's network broken on purpose also keeps ``preset`` (see
+:func:`spikelab.analysis.doctor.apply_preset`), which :func:`build_model` applies.
 """
 from __future__ import annotations
 
@@ -19,15 +22,22 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-DEFAULTS: dict[str, Any] = dict(model="conv-small", dataset="digits", T=4, epochs=15, batch_size=32, lr=1e-2,
+DEFAULTS: dict[str, Any] = dict(model="conv-small", dataset="digits", T=4, epochs=30, batch_size=32, lr=1e-2,
                                 optimizer="adam", schedule="cosine", loss="sdt", seed=0, drop_last=True)
-CHOSEN_KEYS = ("model", "dataset", "data_root", "limit", "augment", "size", "T", "batch_size", "drop_last", "neuron")
-#: what a run written before a key existed was trained with (``neuron`` None: the model's default neuron)
-LEGACY: dict[str, Any] = dict(size=None, drop_last=False, neuron=None)
+CHOSEN_KEYS = ("model", "dataset", "data_root", "limit", "augment", "size", "T", "batch_size", "drop_last", "neuron",
+               "pathway")
+#: what a run written before a key existed was trained with (``neuron`` None: the model's default neuron;
+#: ``pathway`` None: not a dual-stream model, or the pathway on, see :func:`build_model`)
+LEGACY: dict[str, Any] = dict(size=None, drop_last=False, neuron=None, pathway=None)
 WIDTH_KEY = "width"  # neuron_for's name for the surrogate's width parameter (alpha, slope, gamma or width)
 DERIVED_KEYS = ("num_classes", "input_shape", "is_event", "world_size")
 MODEL_KEYS = ("model", "T", "num_classes", "input_shape", "is_event")  # what building the network needs
 INPUT_SIZE_MODELS = ("mlp", "conv-small", "vggsnn")  # models that take input_size=(H, W)
+
+
+def is_dual_stream(model: str) -> bool:
+    """Whether ``model`` is a dual-stream network whose recipe has a ``pathway`` setting (SPEC section 5)."""
+    return str(model).startswith("dsnn")
 
 
 def run_name(model: str, dataset: str) -> str:
@@ -134,6 +144,12 @@ def check_model_settings(cfg: Mapping[str, Any]) -> None:
     _int(cfg, "num_classes")
     if not isinstance(cfg["is_event"], bool):
         raise ValueError(f"the run setting is_event must be true or false, got {cfg['is_event']!r}")
+    if "preset" in cfg:
+        from spikelab.analysis.doctor import PRESETS
+
+        if cfg["preset"] not in PRESETS:
+            raise ValueError(f"the run setting preset must be one of {', '.join(map(repr, PRESETS))}, "
+                             f"got {cfg['preset']!r}")
     shape = cfg["input_shape"]
     rank = 4 if cfg["is_event"] else 3
     if not isinstance(shape, (list, tuple)) or len(shape) != rank or \
@@ -180,6 +196,8 @@ def _build(cfg: Mapping[str, Any]):
         kwargs["neuron"] = neuron_from_recipe(cfg["neuron"])
     if cfg["model"] in INPUT_SIZE_MODELS:
         kwargs["input_size"] = tuple(cfg["input_shape"][-2:])
+    if is_dual_stream(cfg["model"]):
+        kwargs["pathway"] = cfg.get("pathway") is not False  # unset: the pathway is on (dual-stream training)
     in_channels = cfg["input_shape"][1] if cfg["is_event"] else cfg["input_shape"][0]
     return models.build(cfg["model"], num_classes=cfg["num_classes"], in_channels=in_channels, T=cfg["T"], **kwargs)
 
@@ -209,6 +227,10 @@ def build_model(cfg: Mapping[str, Any], state_dict: Mapping[str, Any] | None = N
             shown = {k: cfg[k] for k in MODEL_KEYS}
             raise ValueError(f"the weights in {source} do not match its model settings {shown}: {problem}")
     model = _build(cfg)
+    if cfg.get("preset", "healthy") != "healthy":  # a network broken on purpose (training panel): not in the weights
+        from spikelab.analysis.doctor import apply_preset
+
+        apply_preset(model, cfg["preset"])
     if state_dict is not None:
         model.load_state_dict(state_dict)
     return model

@@ -11,7 +11,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from spikelab._checks import check_tensor
-from spikelab.losses import get_loss, rate_predict
+from spikelab.losses import auxiliary_outputs, get_loss, multi_head_loss, rate_predict
 from spikelab.metrics import FiringRates, SpikeSample, SynapticOps, _all_reduce
 from spikelab.training.config import TrainConfig, select_device
 from spikelab.training.distributed import shard_loader, world
@@ -43,14 +43,19 @@ def _resolve_loss(loss: str | LossFn | None, config: TrainConfig) -> tuple[LossF
 
 
 def _autocast(device: torch.device, amp: bool):
-    return torch.autocast("cuda", dtype=torch.float16) if amp else nullcontext()
+    """Mixed precision: float16 on CUDA (with gradient scaling in ``fit``), bfloat16 on CPU (no scaling needed)."""
+    if not amp:
+        return nullcontext()
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.float16)
+    return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
 def _resolve_amp(amp: bool | None, device: torch.device) -> bool:
     if amp is None:
         return device.type == "cuda"
-    if amp and device.type != "cuda":
-        raise ValueError(f"amp=True needs a CUDA device, but training runs on {device}")
+    if amp and device.type not in ("cuda", "cpu"):
+        raise ValueError(f"amp=True needs a CUDA device or the CPU, but training runs on {device}")
     return amp
 
 
@@ -74,9 +79,9 @@ def _evaluate(net: nn.Module, raw: nn.Module, loader: DataLoader, loss_fn: LossF
         with torch.no_grad(), rates, (ops_meter or nullcontext()):
             for x, y in loader:
                 x, y = _as_model_input(x.to(device), sequence_input), y.to(device)
-                with _autocast(device, amp):
+                with _autocast(device, amp), auxiliary_outputs(raw) as aux:
                     out = net(x)  # [T, B, C]
-                    loss = loss_fn(out, y)
+                    loss = multi_head_loss(loss_fn, out, aux, y)  # the training objective, every head
                 n = y.shape[0]
                 totals[0] += float(loss) * n
                 totals[1] += float((rate_predict(out) == y).sum())

@@ -28,7 +28,7 @@ from typing import Any
 from spikelab._checks import check_choice, check_int, check_positive, check_range
 from spikelab.history import History
 from spikelab.neurons import NeuronConfig
-from spikelab.recipe import DEFAULTS, default_neuron, neuron_to_recipe, run_name
+from spikelab.recipe import DEFAULTS, default_neuron, is_dual_stream, neuron_to_recipe, run_name
 
 TASK_STATES = ("idle", "running", "done", "stopped", "failed")
 EXIT_WAIT_S = 4.0  # how long an exiting process waits for its tasks to stop (a kernel is killed after 5 s)
@@ -57,6 +57,35 @@ class Throttle:
         """Forget the last action: the next :meth:`ready` is True."""
         with self._lock:
             self._last = None
+
+
+_prewarm_lock = threading.Lock()
+_prewarm_thread: threading.Thread | None = None
+
+
+def prewarm() -> threading.Thread:
+    """Import in a background thread what the first Start of a training run needs, so that pressing Start does not
+    wait for it: the training loop and metrics, ``torch._dynamo`` (``torch.optim`` imports it when the first
+    optimiser is built: about a second on a laptop CPU), and spikelab's native kernels (compiled on a machine's
+    first use). Idempotent: returns the one thread (``join`` it to wait)."""
+    global _prewarm_thread
+    with _prewarm_lock:
+        if _prewarm_thread is None:
+            def body() -> None:
+                try:
+                    import torch._dynamo  # noqa: F401
+
+                    import spikelab.metrics  # noqa: F401
+                    import spikelab.training  # noqa: F401
+                    from spikelab import _native
+
+                    _native.load()
+                except Exception:  # noqa: BLE001  (only a head start: Start imports these itself)
+                    pass
+
+            _prewarm_thread = threading.Thread(target=body, name="spikelab-prewarm", daemon=True)
+            _prewarm_thread.start()
+        return _prewarm_thread
 
 
 class BackgroundTask:
@@ -142,17 +171,21 @@ atexit.register(stop_all_tasks)
 
 
 TRAIN_DATASETS = ("digits", "digits-events", "fashion-mnist", "fashion-mnist-events")
-TRAIN_MODELS = ("conv-small", "mlp")
+TRAIN_MODELS = ("conv-small", "mlp", "dsnn-small")
 
 
 @dataclass(frozen=True)
 class TrainSettings:
     """What a training panel trains: dataset and model names, loss (``"sdt"``/``"tet"`` with ``lam``), time steps
-    ``T``, ``epochs``, learning rate ``lr``, ``batch_size``, ``limit`` (samples kept per split, None for all) and
+    ``T``, ``epochs``, learning rate ``lr``, ``batch_size``, ``limit`` (samples kept per split, None for all),
     ``neuron`` (the spiking layers' :class:`~spikelab.neurons.NeuronConfig`, its surrogate with its width; None:
-    the model's default). The rest of the recipe (Adam, cosine schedule, seed, the partial last batch dropped) and
-    every default are those of ``spikelab train`` (:data:`spikelab.recipe.DEFAULTS`). Invalid values raise
-    ``ValueError``/``TypeError`` with a readable message."""
+    the model's default), for the dual-stream ``dsnn-*`` models ``pathway``: train with the auxiliary
+    accumulation pathway (dual-stream training, SPEC section 5) or without it (the plain full-spike network), and
+    ``preset``: the network as built (``"healthy"``) or broken on purpose so that the training doctor has something
+    to report (``"break it"``, :func:`spikelab.analysis.doctor.apply_preset`, applied after the neuron settings).
+    The rest of the recipe (Adam, cosine schedule, seed, the partial last batch dropped) and every default are those
+    of ``spikelab train`` (:data:`spikelab.recipe.DEFAULTS`). Invalid values raise ``ValueError``/``TypeError`` with
+    a readable message."""
 
     dataset: str = DEFAULTS["dataset"]
     model: str = DEFAULTS["model"]
@@ -164,8 +197,13 @@ class TrainSettings:
     batch_size: int = DEFAULTS["batch_size"]
     limit: int | None = None
     neuron: NeuronConfig | None = None
+    pathway: bool = True
+    preset: str = "healthy"
 
     def __post_init__(self) -> None:
+        from spikelab.analysis.doctor import PRESETS
+
+        check_choice(self.preset, "preset", PRESETS)
         check_choice(self.dataset, "dataset", TRAIN_DATASETS)
         check_choice(self.model, "model", TRAIN_MODELS)
         check_choice(self.loss, "loss", ("sdt", "tet"))
@@ -178,6 +216,8 @@ class TrainSettings:
         check_int(self.batch_size, "batch_size", minimum=1)
         if self.limit is not None:
             check_int(self.limit, "limit", minimum=1)
+        if not isinstance(self.pathway, bool):
+            raise TypeError(f"pathway must be a bool, got {type(self.pathway).__name__}")
         if self.neuron is not None and not isinstance(self.neuron, NeuronConfig):
             raise TypeError(f"neuron must be a spikelab.neurons.NeuronConfig or None, got {type(self.neuron).__name__}")
 
@@ -186,11 +226,13 @@ class TrainSettings:
         return run_name(self.model, self.dataset)
 
     def run_config(self) -> dict[str, Any]:
-        """The run settings ``spikelab train`` would store for the same choice (before the data adds its own)."""
+        """The run settings ``spikelab train`` would store for the same choice (before the data adds its own), and
+        ``preset`` if the network is broken on purpose (so that ``spikelab eval`` rebuilds it broken)."""
         neuron = self.neuron if self.neuron is not None else default_neuron(self.model)
         return dict(model=self.model, dataset=self.dataset, data_root=None, limit=self.limit, augment=False,
                     size=None, T=self.T, batch_size=self.batch_size, drop_last=DEFAULTS["drop_last"],
-                    neuron=neuron_to_recipe(neuron))
+                    neuron=neuron_to_recipe(neuron), pathway=self.pathway if is_dual_stream(self.model) else None,
+                    **({"preset": self.preset} if self.preset != "healthy" else {}))
 
     def train_config(self):
         """The :class:`~spikelab.training.TrainConfig` ``spikelab train`` would build for the same choice."""
@@ -213,7 +255,13 @@ class TrainingJob:
     function and name format when it starts (``run_dir``, None before), locked while it trains, and holds the same
     settings, so ``spikelab eval`` and ``spikelab train --resume`` accept it. A run that fails before its first
     epoch leaves no folder. Once the data and model are ready, ``model`` is the network being trained and
-    ``run_config`` its complete recipe (what ``config.json`` holds besides the TrainConfig).
+    ``run_config`` its complete recipe (what ``config.json`` holds besides the TrainConfig). For a dual-stream model
+    trained with its pathway, ``fsnn_acc`` is the test accuracy of the full-spike network alone (pathway removed)
+    once the run has finished.
+
+    The training doctor (:class:`~spikelab.analysis.DoctorCallback`, on the first test batch) diagnoses the network
+    before training and after every epoch; its log is ``doctor_log``, up to date when ``"start"`` and each
+    ``"epoch"`` are emitted.
     """
 
     def __init__(self, settings: TrainSettings, *, runs_dir: str | os.PathLike,
@@ -230,10 +278,12 @@ class TrainingJob:
         self.epoch_end_steps: list[int] = []
         self.total_steps = 0
         self.task = BackgroundTask()
+        self.doctor_log: list[dict[str, Any]] = []
         self._listener = listener
         self._meters: tuple[Any, Any] | None = None
         self.model: Any = None
         self.run_config: dict[str, Any] | None = None
+        self.fsnn_acc: float | None = None
 
     def start(self) -> None:
         """Start training in the background."""
@@ -269,8 +319,10 @@ class TrainingJob:
         import torch
 
         from spikelab import recipe
+        from spikelab.analysis import DoctorCallback
+        from spikelab.losses import get_loss
         from spikelab.metrics import FiringRates, SpikeSample
-        from spikelab.training import claim_run, fit
+        from spikelab.training import claim_run, evaluate, fit
 
         s = self.settings
         config = s.train_config()
@@ -283,14 +335,22 @@ class TrainingJob:
             torch.manual_seed(config.seed)  # the weights spikelab train would start from
             net = recipe.build_model(cfg)
             self.model, self.run_config = net, cfg
+            x, y = next(iter(loaders[1]))
+            doctor = DoctorCallback(net, x.transpose(0, 1).contiguous() if cfg["is_event"] else x, y,
+                                    loss=get_loss(s.loss, lam=s.lam), warn=False)
+            self.doctor_log = doctor.log
             sample, rates = SpikeSample(net, max_neurons=256).attach(), FiringRates(net).attach()
             self._meters = (sample, rates)
             try:
-                result = fit(net, loaders, config, callbacks=self._on_event, stop_event=stop_event,
+                result = fit(net, loaders, config, callbacks=[doctor, self._on_event], stop_event=stop_event,
                              run_dir=run.path, run_config=cfg, progress=False)
             finally:
                 sample.detach()
                 rates.detach()
+            if cfg.get("pathway") and result.epochs and not result.stopped:
+                net.pathway = False  # the deployable network: the spike stream alone
+                self.fsnn_acc = evaluate(net, loaders[1], sequence_input=cfg["is_event"])["acc"]
+                net.pathway = True
         self.history = result
         return result
 
