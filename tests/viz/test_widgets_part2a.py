@@ -2,6 +2,8 @@
 panel measures what a loop over the steps measures, the reproduction panel shows docs/RESULTS.md's table."""
 from __future__ import annotations
 
+import html
+
 import pytest
 import torch
 from torch.utils.data import DataLoader
@@ -51,5 +53,5 @@ def test_reproduction_panel_shows_the_reported_table_or_says_it_is_missing():
         if table is None:
             assert "reports no table" in p.results.value
         else:
-            assert all(str(v).replace("<", "&lt;") in p.results.value for v in table.rows[0].values())
+            assert all(html.escape(str(v)) in p.results.value for v in table.rows[0].values())
     assert widgets.ReproductionPanel("pipe-s", smoke=True).size.value == "smoke"
