@@ -24,7 +24,7 @@ __all__ = [
     "Verdict", "is_unanswered", "check_value", "check_option", "lif_spike_times", "check_spike_times",
     "check_threshold_current", "check_rate_count", "check_latency_step", "check_steps_for_precision",
     "check_surrogate_peak", "check_flat_width", "check_mlp_parameters", "check_rate_prediction",
-    "check_steps_needed", "check_conv_macs", "check_energy",
+    "check_steps_needed", "check_conv_macs", "check_energy", "check_per_process_batch", "check_steps_per_epoch",
 ]
 
 
@@ -312,3 +312,33 @@ def check_energy(answer: object, *, acs: float, macs: float) -> Verdict:
 
     return check_value(answer, E_AC_PJ * acs + E_MAC_PJ * macs, name="the energy in pJ", rel_tol=1e-3,
                        hint=f"E = {E_AC_PJ} pJ per accumulate + {E_MAC_PJ} pJ per multiply-accumulate")
+
+
+# ------------------------------------------------------------------------------------------- lab 11: full scale
+def check_per_process_batch(answer: object, *, batch_size: int, processes: int) -> Verdict:
+    """Samples each process gets per step when ``spikelab train --batch-size batch_size`` runs under ``torchrun
+    --nproc_per_node=processes`` (the global batch split evenly), checked against
+    :func:`spikelab.training.distributed.shard_loader`."""
+    from torch.utils.data import DataLoader
+
+    from spikelab.training.distributed import shard_loader
+
+    if is_unanswered(answer):
+        return _your_turn("give the number of samples per process and step")
+    loader = DataLoader(range(4 * batch_size), batch_size=batch_size, shuffle=True)
+    want = shard_loader(loader, rank=0, world_size=processes, seed=0, train=True).batch_size
+    return check_value(answer, want, name="the samples per process", rel_tol=1e-9,
+                       hint="--batch-size is the global batch: one optimiser step over all processes sees it once")
+
+
+def check_steps_per_epoch(answer: object, *, samples: int, batch_size: int, drop_last: bool = True) -> Verdict:
+    """Optimiser steps in one epoch over ``samples`` training samples in batches of ``batch_size`` (the partial
+    last batch dropped when ``drop_last``, as ``spikelab train`` does by default), checked against a DataLoader."""
+    from torch.utils.data import DataLoader
+
+    if is_unanswered(answer):
+        return _your_turn("give the number of optimiser steps per epoch")
+    want = len(DataLoader(range(samples), batch_size=batch_size, drop_last=drop_last))
+    return check_value(answer, want, name="the steps per epoch", rel_tol=1e-9,
+                       hint="one step per full batch; " + ("the partial last batch is dropped" if drop_last
+                                                           else "the partial last batch is a step too"))

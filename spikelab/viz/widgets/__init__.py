@@ -14,6 +14,8 @@ expression of a cell (its root widget is ``panel.widget``):
   confusion matrix on its test set (labs 04 and 05);
 - :class:`EnergyComparison`: synaptic operations and energy of a network against its ANN twin (lab 05);
 - :class:`Exercise`: an exercise's answer box with a Check button (every lab);
+- :class:`TrainCommand` and :class:`RunTools`: build and run ``spikelab train`` / ``torchrun``, ``spikelab eval --T``
+  and ``spikelab export-nir`` command lines, with their output and curves (lab 11);
 - :func:`playground`: the main dashboard, the panels above on the embedded digits.
 
 Every plot is an ``Output`` widget redrawn with a plotly mime bundle (:func:`show_figure`, tens of KB; safe from
@@ -33,6 +35,7 @@ import ipywidgets as W
 from spikelab.viz._live import TrainSettings
 from spikelab.viz.widgets._base import SMOKE_LIMIT, Panel, _css, plot, show_figure
 from spikelab.viz.widgets.coding import EncodingExplorer
+from spikelab.viz.widgets.command import RunTools, TrainCommand
 from spikelab.viz.widgets.exercise import Exercise
 from spikelab.viz.widgets.explorers import NeuronExplorer, SurrogateExplorer
 from spikelab.viz.widgets.inspector import EnergyComparison, NetworkInspector
@@ -42,7 +45,7 @@ from spikelab.viz.widgets.training import TrainingPanel
 __all__ = [
     "Panel", "NeuronExplorer", "SurrogateExplorer", "TrainingPanel", "RunComparison", "Playground", "playground",
     "TrainSettings", "show_figure", "plot", "SMOKE_LIMIT", "EncodingExplorer", "NetworkInspector", "EnergyComparison",
-    "Exercise",
+    "Exercise", "TrainCommand", "RunTools",
 ]
 
 
