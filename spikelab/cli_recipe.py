@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from spikelab.recipe import CHOSEN_KEYS, DEFAULTS, LEGACY
+from spikelab.recipe import CHOSEN_KEYS, DEFAULTS, LEGACY, is_dual_stream
 
 TRAIN_KEYS = ("epochs", "lr", "optimizer", "weight_decay", "schedule", "step_size", "gamma", "loss", "lam", "phi",
               "grad_clip", "seed")  # TrainConfig fields set from the command line
@@ -60,10 +60,12 @@ def _check_args(cfg: dict[str, Any], args: argparse.Namespace) -> None:
         raise CommandError(f"--size must be one or two positive numbers (PX, or H W), got {size}")
     if args.num_workers < 0:
         raise CommandError(f"--num-workers must be >= 0, got {args.num_workers}")
+    if cfg["pathway"] is not None and not is_dual_stream(cfg["model"]):
+        raise CommandError(f"--no-pathway applies to the dsnn-* models only, not {cfg['model']!r}")
 
 
 def _flag(key: str) -> str:
-    return "-T" if key == "T" else f"--{key.replace('_', '-')}"
+    return "-T" if key == "T" else "--no-pathway" if key == "pathway" else f"--{key.replace('_', '-')}"
 
 
 def _given(args: argparse.Namespace) -> dict[str, Any]:
@@ -140,6 +142,8 @@ def recipe_from_args(args: argparse.Namespace):
         cfg["augment"] = bool(cfg["augment"])
         if cfg["model"] in _names()[0]:  # else _check_args names the model
             cfg["neuron"] = _neuron(cfg["model"], neuron)
+        if is_dual_stream(cfg["model"]):
+            cfg["pathway"] = cfg["pathway"] is not False  # dual-stream training unless --no-pathway
         train = {k: given[k] if k in given else DEFAULTS[k] for k in TRAIN_KEYS if k in given or k in DEFAULTS}
         _check_args(cfg, args)
         return cfg, TrainConfig(**train, **execution), None, 0

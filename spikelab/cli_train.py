@@ -98,6 +98,9 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, metavar="DIR", help=f"folder of run folders (default: {OUT_DEFAULT})")
     p.add_argument("--name", default=None, help="run folder name, a plain folder name (default: "
                    "MODEL-DATASET-DATE-TIME); a run that died before its first epoch restarts under its name")
+    p.add_argument("--no-pathway", dest="pathway", action="store_false", default=None,
+                   help="dsnn-* models: train the full-spike network alone, without the auxiliary accumulation "
+                        "pathway (default: dual-stream training with it; SPEC section 5)")
     p.add_argument("--resume", default=None, metavar="RUN_OR_CHECKPOINT",
                    help="continue a run in its folder with its own recipe (model, data, T, batch size, seed, "
                         "schedule, ...); options that contradict it are refused, except --epochs (a new total) and "
@@ -138,6 +141,9 @@ def add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default="test", choices=("test", "train"), help="which split (default: test)")
     p.add_argument("--batch-size", type=int, default=256, metavar="B", help="samples per batch (default: 256)")
     cli_tet.add_eval_options(p)
+    p.add_argument("--pathway", action=argparse.BooleanOptionalAction, default=None,
+                   help="dsnn-* models: evaluate the dual-stream network (--pathway) or the full-spike network "
+                        "alone (--no-pathway); default: as it was trained")
     _add_common(p)
     _one_line_errors(p)
     p.set_defaults(func=_guarded(_eval))
@@ -238,7 +244,10 @@ def _train(args: argparse.Namespace) -> int:
             verb = f"resuming {run_dir} after epoch {done}: " if args.resume else ""
             print(f"{verb}training {cfg['model']} ({n_params:,} parameters) on {info.name} "
                   f"({len(train_loader.dataset)} train / {len(test_loader.dataset)} test, {info.num_classes} "
-                  f"classes), T={cfg['T']}, {config.loss.upper()} loss, {config.optimizer} lr {config.lr:g} "
+                  f"classes), T={cfg['T']}, {config.loss.upper()} loss"
+                  + ((", dual-stream training (accumulation pathway on)" if cfg["pathway"]
+                      else ", full-spike network without the pathway") if cfg.get("pathway") is not None else "")
+                  + f", {config.optimizer} lr {config.lr:g} "
                   f"{config.schedule}, batch {cfg['batch_size']}, {device}, neuron "
                   f"{recipe.describe_neuron(cfg.get('neuron'), cfg['model'])}"
                   + (f" x {size} processes" if size > 1 else "") + f" -> {run_dir}", flush=True)
@@ -283,6 +292,10 @@ def _eval(args: argparse.Namespace) -> int:
     if missing:
         raise CommandError(f"{args.checkpoint}: the checkpoint lacks the run settings {missing} "
                            "(was it written by 'spikelab train' or a training panel?)")
+    if args.pathway is not None:
+        if not recipe.is_dual_stream(cfg["model"]):
+            raise CommandError(f"--pathway/--no-pathway apply to the dsnn-* models only, not {cfg['model']!r}")
+        cfg["pathway"] = args.pathway
     model = recipe.build_model(cfg, ckpt["model"], source=repr(args.checkpoint))
     cfg.setdefault("data_root", None)
     if args.dataset is not None:
@@ -313,7 +326,9 @@ def _eval(args: argparse.Namespace) -> int:
                             progress=not args.no_progress and rank == 0, sequence_input=info.is_event)
     if rank != 0:
         return 0
-    print(f"{cfg['model']} on {info.name} ({args.split}, {res['n']} samples, T={cfg['T']}): "
+    mode = ((" (dual-stream network)" if cfg.get("pathway") is not False else " (full-spike network alone)")
+            if recipe.is_dual_stream(cfg["model"]) else "")
+    print(f"{cfg['model']}{mode} on {info.name} ({args.split}, {res['n']} samples, T={cfg['T']}): "
           f"accuracy {100 * res['acc']:.2f} %, loss {res['loss']:.4f}")
     print("firing rates (spikes per neuron per step):")
     for layer, r in res["firing_rates"].items():

@@ -3,10 +3,15 @@
 - SDT: ``L = CE(mean_t O[t], y)``.
 - TET: ``L = (1 - lam) * mean_t CE(O[t], y) + lam * mean_t MSE(O[t], phi)`` (MSE averaged over all elements).
 By Jensen's inequality ``sdt_loss <= tet_loss`` at ``lam = 0``. Prediction is ``argmax(mean_t O[t])``.
+
+Models with auxiliary heads (a dual-stream network's second classifier, SPEC section 5) return their prediction
+from ``forward`` as every model does, and hand the other heads' logits to the loss through
+:func:`auxiliary_outputs`; :func:`multi_head_loss` applies the same loss to every head and sums.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -87,6 +92,57 @@ def rate_accuracy(outputs: torch.Tensor, targets: torch.Tensor) -> float:
     """Fraction of samples whose :func:`rate_predict` equals ``targets`` ``[B]``."""
     _check_outputs_targets(outputs, targets, allow_per_step=False)
     return (rate_predict(outputs) == targets).float().mean().item()
+
+
+#: the attribute through which a model with auxiliary heads finds where to put their logits (None: nowhere)
+AUX_SINK = "aux_sink"
+
+
+@contextmanager
+def auxiliary_outputs(model: torch.nn.Module) -> Iterator[list[torch.Tensor]]:
+    """Collect the logits of ``model``'s auxiliary heads during the forward passes inside the ``with`` block.
+
+    ``forward`` returns one prediction ``[T, B, C]`` for every model. A model with further heads trained by the loss
+    (a dual-stream network's spike head, SPEC section 5) has an attribute ``aux_sink`` (None by default); inside the
+    block it is a list, and each forward pass appends those heads' logits ``[T, B, C]`` to it. For a model without
+    auxiliary heads the list stays empty, so a training loop can use this for every model::
+
+        with auxiliary_outputs(model) as aux:
+            out = model(x)                               # [T, B, C], the prediction
+            loss = multi_head_loss(loss_fn, out, aux, y)  # loss_fn(out, y) + sum(loss_fn(a, y) for a in aux)
+
+    Nothing is kept once the block ends (the sink is reset to None). Works on the model itself, not through a
+    wrapper such as ``DistributedDataParallel`` (pass the wrapped module).
+    """
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    sink: list[torch.Tensor] = []
+    holders = [m for m in model.modules() if hasattr(m, AUX_SINK)]
+    for m in holders:
+        setattr(m, AUX_SINK, sink)
+    try:
+        yield sink
+    finally:
+        for m in holders:
+            setattr(m, AUX_SINK, None)
+
+
+def multi_head_loss(
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    outputs: torch.Tensor,
+    aux: Sequence[torch.Tensor],
+    targets: torch.Tensor,
+) -> torch.Tensor:
+    """``loss_fn(outputs, targets) + sum(loss_fn(a, targets) for a in aux)``: the same loss on every head, summed.
+
+    With a dual-stream network's two heads and SDT this is SPEC section 5's ``CE(head(s), y) + CE(head(acc), y)``;
+    with TET each head gets its own per-step TET loss. ``aux`` comes from :func:`auxiliary_outputs` (empty for a
+    model with one head, which leaves ``loss_fn(outputs, targets)`` unchanged).
+    """
+    loss = loss_fn(outputs, targets)
+    for a in aux:
+        loss = loss + loss_fn(a, targets)
+    return loss
 
 
 LOSS_NAMES = ("sdt", "tet")

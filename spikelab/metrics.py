@@ -9,7 +9,8 @@ Energy (45 nm, SPEC section 5): ``E = 0.9 pJ * #AC + 4.6 pJ * #MAC``. A conv or 
 (spikes) counts ``ops * input firing rate`` accumulates (AC); any other layer counts its full ``ops`` as
 multiply-accumulates (MAC); each neuron adds one AC per element (its membrane update). ``ops`` of a layer is one
 multiply-accumulate per weight use: ``out.numel() * in_channels / groups * prod(kernel_size)`` for a conv,
-``out.numel() * in_features`` for a linear layer (bias ignored).
+``out.numel() * in_features`` for a linear layer (bias ignored). A layer marked with :func:`count_as_macs` (a
+non-spike pathway, such as a DSNN's accumulation pathway) counts MACs whatever its input.
 """
 from __future__ import annotations
 
@@ -29,10 +30,11 @@ from spikelab.neurons import BaseNeuron
 E_AC_PJ = 0.9  # energy of one accumulate, pJ (45 nm)
 E_MAC_PJ = 4.6  # energy of one multiply-accumulate, pJ (45 nm)
 OPS_KEYS = ("layer", "type", "input_rate", "acs", "macs", "energy_pj")
+MAC_MARK = "spikelab_counts_macs"  # attribute set by count_as_macs
 
 __all__ = [
     "E_AC_PJ", "E_MAC_PJ", "OPS_KEYS", "accuracy", "Mean", "Accuracy", "FiringRates", "SpikeSample",
-    "SynapticOps", "ops_table", "ops_totals", "layer_names",
+    "SynapticOps", "ops_table", "ops_totals", "layer_names", "count_as_macs",
 ]
 
 
@@ -256,6 +258,24 @@ class SpikeSample(_HookMeter):
         return {k: v.tolist() for k, v in self._spikes.items()}
 
 
+_SYNAPTIC = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+
+
+def count_as_macs(module: nn.Module) -> nn.Module:
+    """Mark every conv and linear layer inside ``module`` (itself included) as a non-spike layer, and return it.
+
+    :class:`SynapticOps` then counts a marked layer's full ops as MACs even when its input happens to be binary: a
+    real-valued pathway (e.g. the auxiliary accumulation pathway of a dual-stream network, SPEC section 5) runs on
+    multiply-accumulate hardware whatever values one batch brings. Unmarked layers are classified per batch.
+    """
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"module must be an nn.Module, got {type(module).__name__}")
+    for m in module.modules():
+        if isinstance(m, _SYNAPTIC):
+            setattr(m, MAC_MARK, True)
+    return module
+
+
 def _conv_ops(module: nn.Module, out: torch.Tensor) -> int:
     k = math.prod(module.kernel_size) * module.in_channels // module.groups  # type: ignore[attr-defined]
     return out.numel() * k
@@ -268,11 +288,12 @@ class SynapticOps(_HookMeter):
     """Synaptic operations and energy per layer (SPEC section 5), per sample, over all observed forward passes.
 
     Counts every ``nn.Conv1d/2d/3d`` and ``nn.Linear`` call (AC if its input is binary, scaled by the input firing
-    rate; MAC otherwise) and every spiking neuron (one AC per element). After each forward pass call
-    ``update()``: the meter counts the samples itself, reading the batch ``B`` from the input ``[T, B, ...]`` of
-    the first time-first layer that ran (a neuron, :class:`~spikelab.layers.SeqToANN` or
-    :class:`~spikelab.layers.TdBatchNorm`), or ``x.shape[0]`` for a model without one (a plain network on a static
-    batch). ``update(batch_size)`` checks a given count against what it saw; ``compute()`` divides by the total.
+    rate; MAC otherwise, and always for a layer marked by :func:`count_as_macs`) and every spiking neuron (one AC
+    per element). After each forward pass call ``update()``: the meter counts the samples itself, reading the batch
+    ``B`` from the input ``[T, B, ...]`` of the first time-first layer that ran (a neuron,
+    :class:`~spikelab.layers.SeqToANN` or :class:`~spikelab.layers.TdBatchNorm`), or ``x.shape[0]`` for a model
+    without one (a plain network on a static batch). ``update(batch_size)`` checks a given count against what it
+    saw; ``compute()`` divides by the total.
 
     ``compute()`` returns one dict per layer in network order with keys ``layer``, ``type`` (``"conv"``,
     ``"linear"``, ``"neuron"``), ``input_rate`` (firing rate of a binary input, else None), ``acs``, ``macs``,
@@ -326,7 +347,7 @@ class SynapticOps(_HookMeter):
             else:
                 kind = "linear" if isinstance(module, nn.Linear) else "conv"
                 ops = out.numel() * module.in_features if kind == "linear" else _conv_ops(module, out)
-                binary = bool(((x == 0) | (x == 1)).all())
+                binary = not getattr(module, MAC_MARK, False) and bool(((x == 0) | (x == 1)).all())
             row = self._rows.setdefault(name, dict(type=kind, acs=0.0, macs=0.0, spikes=0.0, elements=0))
             if kind == "neuron":
                 row["acs"] += ops

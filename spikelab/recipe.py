@@ -6,10 +6,11 @@ The ``run_config`` of such a run (stored in ``config.json`` and in every checkpo
 holds the settings chosen (:data:`CHOSEN_KEYS`: ``model``, ``dataset`` (a registry name or an absolute folder
 path), ``data_root`` (absolute, or None), ``limit``, ``augment``, ``size`` (``[H, W]`` resize of image folders, or
 None), ``T``, ``batch_size``, ``drop_last`` (the training loader drops its last, partial batch, so that every step
-averages the same number of samples), ``neuron`` (the spiking layers' neuron, :func:`neuron_to_recipe`)) and those
-derived from the data (:data:`DERIVED_KEYS`: ``num_classes``, ``input_shape`` of one sample (``[C, H, W]``, or
-``[T, 2, H, W]`` for events), ``is_event``, ``world_size``). A run written before a key existed reads it as
-:data:`LEGACY` says (the behaviour it was trained with: ``neuron`` None is the model's default neuron).
+averages the same number of samples), ``neuron`` (the spiking layers' neuron, :func:`neuron_to_recipe`), ``pathway``
+(the dual-stream ``dsnn-*`` models: trained with the auxiliary accumulation pathway or not; None for every other
+model)) and those derived from the data (:data:`DERIVED_KEYS`: ``num_classes``, ``input_shape`` of one sample
+(``[C, H, W]``, or ``[T, 2, H, W]`` for events), ``is_event``, ``world_size``). A run written before a key existed
+reads it as :data:`LEGACY` says (the behaviour it was trained with: ``neuron`` None is the model's default neuron).
 """
 from __future__ import annotations
 
@@ -21,13 +22,20 @@ from typing import Any
 
 DEFAULTS: dict[str, Any] = dict(model="conv-small", dataset="digits", T=4, epochs=15, batch_size=32, lr=1e-2,
                                 optimizer="adam", schedule="cosine", loss="sdt", seed=0, drop_last=True)
-CHOSEN_KEYS = ("model", "dataset", "data_root", "limit", "augment", "size", "T", "batch_size", "drop_last", "neuron")
-#: what a run written before a key existed was trained with (``neuron`` None: the model's default neuron)
-LEGACY: dict[str, Any] = dict(size=None, drop_last=False, neuron=None)
+CHOSEN_KEYS = ("model", "dataset", "data_root", "limit", "augment", "size", "T", "batch_size", "drop_last", "neuron",
+               "pathway")
+#: what a run written before a key existed was trained with (``neuron`` None: the model's default neuron;
+#: ``pathway`` None: not a dual-stream model, or the pathway on, see :func:`build_model`)
+LEGACY: dict[str, Any] = dict(size=None, drop_last=False, neuron=None, pathway=None)
 WIDTH_KEY = "width"  # neuron_for's name for the surrogate's width parameter (alpha, slope, gamma or width)
 DERIVED_KEYS = ("num_classes", "input_shape", "is_event", "world_size")
 MODEL_KEYS = ("model", "T", "num_classes", "input_shape", "is_event")  # what building the network needs
 INPUT_SIZE_MODELS = ("mlp", "conv-small", "vggsnn")  # models that take input_size=(H, W)
+
+
+def is_dual_stream(model: str) -> bool:
+    """Whether ``model`` is a dual-stream network whose recipe has a ``pathway`` setting (SPEC section 5)."""
+    return str(model).startswith("dsnn")
 
 
 def run_name(model: str, dataset: str) -> str:
@@ -180,6 +188,8 @@ def _build(cfg: Mapping[str, Any]):
         kwargs["neuron"] = neuron_from_recipe(cfg["neuron"])
     if cfg["model"] in INPUT_SIZE_MODELS:
         kwargs["input_size"] = tuple(cfg["input_shape"][-2:])
+    if is_dual_stream(cfg["model"]):
+        kwargs["pathway"] = cfg.get("pathway") is not False  # unset: the pathway is on (dual-stream training)
     in_channels = cfg["input_shape"][1] if cfg["is_event"] else cfg["input_shape"][0]
     return models.build(cfg["model"], num_classes=cfg["num_classes"], in_channels=in_channels, T=cfg["T"], **kwargs)
 

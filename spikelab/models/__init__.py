@@ -25,7 +25,16 @@ from spikelab.models._blocks import (
     check_size2,
     scale_width,
 )
-from spikelab.models.resnet import SEW_CONNECTS, BasicBlock, ResNet19, SEWBlock, SEWResNet, SpikingResNet, sew_function
+from spikelab.models.dsnn import AAP_NEURON, DSNN_CONNECTS, DSNNResNet, DualStreamBlock
+from spikelab.models.resnet import (
+    SEW_CONNECTS,
+    BasicBlock,
+    ResNet19,
+    SEWBlock,
+    SEWResNet,
+    SpikingResNet,
+    sew_function,
+)
 from spikelab.models.small import ConvSNN, LinearBN, SpikingMLP
 from spikelab.models.vgg import VGGSNN, VGGSNN_CFG
 from spikelab.neurons import NeuronConfig
@@ -33,7 +42,7 @@ from spikelab.neurons import NeuronConfig
 __all__ = [
     "build", "names", "SpikingModel", "SpikingMLP", "ConvSNN", "ResNet19", "VGGSNN", "SpikingResNet", "SEWResNet",
     "BasicBlock", "SEWBlock", "ConvBN", "ConvBNAct", "LinearBN", "sew_function", "SEW_CONNECTS", "VGGSNN_CFG",
-    "TET_NEURON", "LAB_NEURON", "count_parameters",
+    "TET_NEURON", "LAB_NEURON", "count_parameters", "DSNNResNet", "DualStreamBlock", "DSNN_CONNECTS", "AAP_NEURON",
 ]
 
 
@@ -56,6 +65,11 @@ _REGISTRY: dict[str, _Spec] = {
     "spiking-resnet34": _Spec(SpikingResNet, scaled=_IMAGENET_WIDTHS, fixed=_DEPTH34),
     "sew-resnet18": _Spec(SEWResNet, scaled=_IMAGENET_WIDTHS, fixed=_DEPTH18),
     "sew-resnet34": _Spec(SEWResNet, scaled=_IMAGENET_WIDTHS, fixed=_DEPTH34),
+    "dsnn-resnet18": _Spec(DSNNResNet, scaled=_IMAGENET_WIDTHS, fixed=_DEPTH18),
+    "dsnn-resnet34": _Spec(DSNNResNet, scaled=_IMAGENET_WIDTHS, fixed=_DEPTH34),
+    # a small DSNN for 8x8 digits and 28x28 images: 3x3 stem, one block per stage, two stage changes
+    "dsnn-small": _Spec(DSNNResNet, scaled=(("widths", (16, 32, 64)),),
+                        fixed=(("stages", (1, 1, 1)), ("stem", "cifar"))),
 }
 
 
@@ -96,6 +110,7 @@ def build(
     ``width`` multiplies every layer width of the paper's layout (``round(width * channels)``, at least 1); give
     explicit widths (``hidden``, ``channels``, ``widths``, ``cfg``) in ``kwargs`` instead, not both. Other
     ``kwargs`` go to the model class: e.g. ``stages=(1, 1, 1)``, ``stem="cifar"``, ``connect="IAND"``,
+    ``pathway=False`` (the ``dsnn-*`` models: see :mod:`spikelab.models.dsnn`),
     ``input_size=(28, 28)`` (needed by ``mlp`` (default 8x8), ``conv-small`` (8x8) and ``vggsnn`` (48x48)).
     ``neuron=None`` takes the model's default (TET's LIF for the paper models, atan LIF for the lab models);
     ``spiking=False`` builds the ANN twin with ``activation`` (default ReLU).

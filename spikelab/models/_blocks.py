@@ -237,11 +237,15 @@ class SpikingModel(nn.Module):
         """
         if self._is_static(x):
             if self._spiking:
-                return self.head(self.body(StaticStem(self.stem, self.T)(x)))  # [T, B, num_classes]
+                return self.stem_to_logits(StaticStem(self.stem, self.T)(x))  # [T, B, num_classes]
             with repeated_steps(self, self.T):  # one step stands for T: tdBN counts T * B values, as over T steps
-                out = self.head(self.body(StaticStem(self.stem, 1)(x)))  # [1, B, num_classes]
+                out = self.stem_to_logits(StaticStem(self.stem, 1)(x))  # [1, B, num_classes]
             return out.expand(self.T, *out.shape[1:])
-        return self.head(self.body(self.stem(x)))  # [T, B, num_classes]
+        return self.stem_to_logits(self.stem(x))  # [T, B, num_classes]
+
+    def stem_to_logits(self, y: torch.Tensor) -> torch.Tensor:
+        """Logits ``[T, B, num_classes]`` from the stem's output ``y`` ``[T, B, ...]``: ``head(body(y))``."""
+        return self.head(self.body(y))
 
 
 def readout(in_features: int, num_classes: int) -> SeqToANN:

@@ -7,7 +7,8 @@ Block forms, with ``s`` the block input and ``sn`` a spiking neuron:
   identity or ``bn(conv1x1(s))``. The output is binary.
 - SEW-ResNet: ``a = sn2(bn2(conv2(sn1(bn1(conv1(s))))))``, ``out = g(a, shortcut(s))`` with the shortcut the
   identity or ``sn(bn(conv1x1(s)))`` (binary) and ``g`` one of ADD ``a + s``, IAND ``(1 - a) * s`` (NOT a AND s),
-  AND ``a * s``. IAND and AND keep binary inputs binary; ADD gives spike counts.
+  AND ``a * s``, OR ``a + s - a * s``, XOR ``s * (1 - a) + a * (1 - s)`` (SPEC section 5). Every join but ADD keeps
+  binary inputs binary; ADD gives spike counts.
 
 Parameter names follow torchvision's ResNet under ``stem`` / ``body`` / ``head``, with ``.module`` for the wrapped
 conv/linear layers, e.g. ``body.layer1.0.conv1.module.weight``, ``body.layer2.0.downsample.1.running_mean``.
@@ -25,21 +26,33 @@ from spikelab.layers import SeqToANN, TdBatchNorm
 from spikelab.models._blocks import TET_NEURON, ActivationFactory, ConvBN, SpikingModel, check_int_seq, readout
 from spikelab.neurons import NeuronConfig
 
-SEW_CONNECTS = ("ADD", "IAND", "AND")
+SEW_CONNECTS = ("ADD", "IAND", "AND", "OR", "XOR")
+#: the joins whose output is binary for binary inputs (the full-spike networks of SPEC section 5 use these)
+SPIKE_CONNECTS = ("IAND", "AND", "OR", "XOR")
 STEMS = ("cifar", "imagenet")
 
 
 def sew_function(a: torch.Tensor, s: torch.Tensor, connect: str) -> torch.Tensor:
     """SEW join ``g(a, s)`` of a block's spikes ``a`` and its shortcut spikes ``s`` (same shape).
 
-    ``"ADD"``: ``a + s``; ``"IAND"``: ``(1 - a) * s`` (NOT a AND s); ``"AND"``: ``a * s``.
+    ``"ADD"``: ``a + s``; ``"IAND"``: ``(1 - a) * s`` (NOT a AND s); ``"AND"``: ``a * s``; ``"OR"``:
+    ``a + s - a * s``; ``"XOR"``: ``s * (1 - a) + a * (1 - s)``. For binary ``a`` and ``s`` every join but ADD is
+    the logic gate of its name and its output is binary (SPEC section 5; Fang et al. 2021; Chen et al. 2023).
+    Written as arithmetic, so the surrogate gradient flows through both inputs.
+
+    Raises:
+        ValueError: ``connect`` is not one of :data:`SEW_CONNECTS`.
     """
     check_choice(connect, "connect", SEW_CONNECTS)
     if connect == "ADD":
         return a + s
     if connect == "IAND":
         return (1.0 - a) * s
-    return a * s
+    if connect == "AND":
+        return a * s
+    if connect == "OR":
+        return a + s - a * s
+    return s * (1.0 - a) + a * (1.0 - s)
 
 
 def _conv3x3(in_channels: int, out_channels: int, stride: int) -> SeqToANN:
@@ -104,9 +117,15 @@ class SEWBlock(_Residual):
         self.downsample_sn = act() if self.downsample is not None else None
 
     def forward(self, s: torch.Tensor) -> torch.Tensor:
+        a, shortcut = self.branch_and_shortcut(s)
+        return sew_function(a, shortcut, self.connect)  # [T, B, C_out, H', W']
+
+    def branch_and_shortcut(self, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The two inputs of the join: the branch's spikes ``sn2(branch(s))`` and the shortcut (``s`` itself, or
+        ``downsample_sn(downsample(s))``), both ``[T, B, C_out, H', W']``."""
         a = self.sn2(self.branch(s))
         shortcut = s if self.downsample is None else self.downsample_sn(self.downsample(s))
-        return sew_function(a, shortcut, self.connect)  # [T, B, C_out, H', W']
+        return a, shortcut
 
     def extra_repr(self) -> str:
         return f"connect={self.connect!r}"
@@ -114,6 +133,8 @@ class SEWBlock(_Residual):
 
 class _ResNet(SpikingModel):
     """Stem (conv + tdBN), ``body = [sn, (maxpool), layer1..layerN]``, head ``avgpool -> [fc1 -> sn] -> fc``."""
+
+    default_neuron: NeuronConfig = TET_NEURON  # the neuron when ``neuron=None``
 
     def __init__(
         self,
@@ -135,7 +156,7 @@ class _ResNet(SpikingModel):
         check_int(in_channels, "in_channels", minimum=1)
         super().__init__(
             in_shape=(in_channels, None, None), num_classes=num_classes, T=T, neuron=neuron, spiking=spiking,
-            activation=activation, default_neuron=TET_NEURON,
+            activation=activation, default_neuron=self.default_neuron,
         )
         stages = check_int_seq(stages, "stages")
         widths = check_int_seq(widths, "widths")
@@ -157,10 +178,7 @@ class _ResNet(SpikingModel):
             blocks = []
             for j in range(depth):
                 stride = 2 if i > 0 and j == 0 else 1
-                if block == "sew":
-                    blocks.append(SEWBlock(channels, width, stride, act=self.make_act, v_th=v_th, connect=connect))
-                else:
-                    blocks.append(BasicBlock(channels, width, stride, act=self.make_act, v_th=v_th))
+                blocks.append(self._make_block(block, channels, width, stride, connect))
                 channels = width
             body[f"layer{i + 1}"] = nn.Sequential(*blocks)
         self.body = nn.Sequential(body)
@@ -171,10 +189,20 @@ class _ResNet(SpikingModel):
             head["sn"] = self.make_act()
             channels = head_hidden
         head["fc"] = readout(channels, self.num_classes)
-        self.head = nn.Sequential(head)
+        self.head = self._make_head(head, channels)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def _make_block(self, block: str, in_channels: int, out_channels: int, stride: int, connect: str) -> nn.Module:
+        """One residual block of kind ``block`` (``"sew"`` or ``"spiking"``); subclasses add their own kinds."""
+        if block == "sew":
+            return SEWBlock(in_channels, out_channels, stride, act=self.make_act, v_th=self.v_th, connect=connect)
+        return BasicBlock(in_channels, out_channels, stride, act=self.make_act, v_th=self.v_th)
+
+    def _make_head(self, head: OrderedDict[str, nn.Module], channels: int) -> nn.Module:  # noqa: ARG002
+        """The head from its layers (``pool``, [``fc1``, ``sn``], ``fc``); ``channels``: the last stage's width."""
+        return nn.Sequential(head)
 
 
 class ResNet19(_ResNet):
@@ -252,8 +280,8 @@ class SpikingResNet(_ResNet):
 
 class SEWResNet(_ResNet):
     """SEW-ResNet (Fang et al. 2021): spike-element-wise residual blocks (:class:`SEWBlock`), joined by
-    ``connect`` = ``"ADD"`` | ``"IAND"`` | ``"AND"``. Layout, stems and head as for :class:`SpikingResNet`
-    (``stages=(2, 2, 2, 2)``: SEW-ResNet-18; ``(3, 4, 6, 3)``: -34)."""
+    ``connect`` = ``"ADD"`` | ``"IAND"`` | ``"AND"`` | ``"OR"`` | ``"XOR"`` (see :func:`sew_function`). Layout, stems
+    and head as for :class:`SpikingResNet` (``stages=(2, 2, 2, 2)``: SEW-ResNet-18; ``(3, 4, 6, 3)``: -34)."""
 
     def __init__(
         self,

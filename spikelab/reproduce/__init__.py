@@ -33,6 +33,9 @@ MODULES: list[str] = [
     "spikelab.reproduce.tit_cost",
     "spikelab.reproduce.pipe_s",
     "spikelab.reproduce.pipe_d",
+    "spikelab.reproduce.gradient_depth",
+    "spikelab.reproduce.aap",
+    "spikelab.reproduce.flatness",
 ]
 
 

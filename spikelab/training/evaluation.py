@@ -11,7 +11,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from spikelab._checks import check_tensor
-from spikelab.losses import get_loss, rate_predict
+from spikelab.losses import auxiliary_outputs, get_loss, multi_head_loss, rate_predict
 from spikelab.metrics import FiringRates, SpikeSample, SynapticOps, _all_reduce
 from spikelab.training.config import TrainConfig, select_device
 from spikelab.training.distributed import shard_loader, world
@@ -74,9 +74,9 @@ def _evaluate(net: nn.Module, raw: nn.Module, loader: DataLoader, loss_fn: LossF
         with torch.no_grad(), rates, (ops_meter or nullcontext()):
             for x, y in loader:
                 x, y = _as_model_input(x.to(device), sequence_input), y.to(device)
-                with _autocast(device, amp):
+                with _autocast(device, amp), auxiliary_outputs(raw) as aux:
                     out = net(x)  # [T, B, C]
-                    loss = loss_fn(out, y)
+                    loss = multi_head_loss(loss_fn, out, aux, y)  # the training objective, every head
                 n = y.shape[0]
                 totals[0] += float(loss) * n
                 totals[1] += float((rate_predict(out) == y).sum())

@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader
 
 from spikelab._checks import check_tensor
 from spikelab.history import History
-from spikelab.losses import rate_predict
+from spikelab.losses import auxiliary_outputs, multi_head_loss, rate_predict
 from spikelab.metrics import FiringRates, _all_reduce
 from spikelab.training.callbacks import Callback, CallbackList
 from spikelab.training.config import TrainConfig, build_optimizer, lr_at, select_device
@@ -101,7 +101,9 @@ def fit(
 ) -> History:
     """Train ``model`` on ``data`` and return its :class:`~spikelab.history.History`.
 
-    Each optimiser step minimises ``loss(model(x), y)`` (outputs ``[T, B, C]``); after each epoch the model is
+    Each optimiser step minimises ``loss(model(x), y)`` (outputs ``[T, B, C]``), plus the same loss of every
+    auxiliary head the model has (a dual-stream network's spike head: see
+    :func:`spikelab.losses.auxiliary_outputs`); after each epoch the model is
     evaluated on the test data. Step records hold ``step``, ``epoch``, ``loss``, ``acc``, ``lr``, ``time_s``; epoch
     records hold ``epoch``, ``train_loss``, ``train_acc``, ``test_loss``, ``test_acc``, ``lr``, ``time_s``,
     ``firing_rates`` (training batches; ``{layer: spikes per neuron per step}``), ``test_firing_rates`` and, with a
@@ -238,9 +240,9 @@ def fit(
                         group["lr"] = lr
                     x, y = _as_model_input(x.to(device, non_blocking=True), sequence_input), y.to(device)
                     optimizer.zero_grad(set_to_none=True)
-                    with _autocast(device, amp):
-                        out = net(x)  # [T, B, C]
-                        loss = loss_fn(out, y)
+                    with _autocast(device, amp), auxiliary_outputs(raw) as aux:
+                        out = net(x)  # [T, B, C]; a model with auxiliary heads (DSNN) also fills aux
+                        loss = multi_head_loss(loss_fn, out, aux, y)
                     scaler.scale(loss).backward()
                     if config.grad_clip is not None:
                         scaler.unscale_(optimizer)

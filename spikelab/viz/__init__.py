@@ -4,9 +4,12 @@ Importing this package never imports ipywidgets; interactive panels live in ``sp
 """
 from spikelab.viz.export import save_figure
 from spikelab.viz.figures import (
+    accuracy_energy_figure,
     accuracy_by_steps_figure,
     code_tradeoff_figure,
     confusion_figure,
+    convergence_figure,
+    depth_ratio_figure,
     curves_figure,
     encoding_figure,
     energy_compare_figure,
@@ -34,4 +37,5 @@ __all__ = [
     "landscape_2d_figure", "membrane_figure", "ops_table_figure", "raster_figure", "surrogate_figure",
     "save_figure", "accuracy_by_steps_figure", "code_tradeoff_figure", "energy_compare_figure", "fi_curve_figure",
     "per_step_figure", "spike_count_figure", "width_sweep_figure", "surrogate_trace_figure",
+    "depth_ratio_figure", "convergence_figure", "accuracy_energy_figure",
 ]

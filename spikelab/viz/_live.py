@@ -28,7 +28,7 @@ from typing import Any
 from spikelab._checks import check_choice, check_int, check_positive, check_range
 from spikelab.history import History
 from spikelab.neurons import NeuronConfig
-from spikelab.recipe import DEFAULTS, default_neuron, neuron_to_recipe, run_name
+from spikelab.recipe import DEFAULTS, default_neuron, is_dual_stream, neuron_to_recipe, run_name
 
 TASK_STATES = ("idle", "running", "done", "stopped", "failed")
 EXIT_WAIT_S = 4.0  # how long an exiting process waits for its tasks to stop (a kernel is killed after 5 s)
@@ -142,17 +142,19 @@ atexit.register(stop_all_tasks)
 
 
 TRAIN_DATASETS = ("digits", "digits-events", "fashion-mnist", "fashion-mnist-events")
-TRAIN_MODELS = ("conv-small", "mlp")
+TRAIN_MODELS = ("conv-small", "mlp", "dsnn-small")
 
 
 @dataclass(frozen=True)
 class TrainSettings:
     """What a training panel trains: dataset and model names, loss (``"sdt"``/``"tet"`` with ``lam``), time steps
-    ``T``, ``epochs``, learning rate ``lr``, ``batch_size``, ``limit`` (samples kept per split, None for all) and
+    ``T``, ``epochs``, learning rate ``lr``, ``batch_size``, ``limit`` (samples kept per split, None for all),
     ``neuron`` (the spiking layers' :class:`~spikelab.neurons.NeuronConfig`, its surrogate with its width; None:
-    the model's default). The rest of the recipe (Adam, cosine schedule, seed, the partial last batch dropped) and
-    every default are those of ``spikelab train`` (:data:`spikelab.recipe.DEFAULTS`). Invalid values raise
-    ``ValueError``/``TypeError`` with a readable message."""
+    the model's default) and, for the dual-stream ``dsnn-*`` models, ``pathway``: train with the auxiliary
+    accumulation pathway (dual-stream training, SPEC section 5) or without it (the plain full-spike network). The
+    rest of the recipe (Adam, cosine schedule, seed, the partial last batch dropped) and every default are those of
+    ``spikelab train`` (:data:`spikelab.recipe.DEFAULTS`). Invalid values raise ``ValueError``/``TypeError`` with a
+    readable message."""
 
     dataset: str = DEFAULTS["dataset"]
     model: str = DEFAULTS["model"]
@@ -164,6 +166,7 @@ class TrainSettings:
     batch_size: int = DEFAULTS["batch_size"]
     limit: int | None = None
     neuron: NeuronConfig | None = None
+    pathway: bool = True
 
     def __post_init__(self) -> None:
         check_choice(self.dataset, "dataset", TRAIN_DATASETS)
@@ -178,6 +181,8 @@ class TrainSettings:
         check_int(self.batch_size, "batch_size", minimum=1)
         if self.limit is not None:
             check_int(self.limit, "limit", minimum=1)
+        if not isinstance(self.pathway, bool):
+            raise TypeError(f"pathway must be a bool, got {type(self.pathway).__name__}")
         if self.neuron is not None and not isinstance(self.neuron, NeuronConfig):
             raise TypeError(f"neuron must be a spikelab.neurons.NeuronConfig or None, got {type(self.neuron).__name__}")
 
@@ -190,7 +195,7 @@ class TrainSettings:
         neuron = self.neuron if self.neuron is not None else default_neuron(self.model)
         return dict(model=self.model, dataset=self.dataset, data_root=None, limit=self.limit, augment=False,
                     size=None, T=self.T, batch_size=self.batch_size, drop_last=DEFAULTS["drop_last"],
-                    neuron=neuron_to_recipe(neuron))
+                    neuron=neuron_to_recipe(neuron), pathway=self.pathway if is_dual_stream(self.model) else None)
 
     def train_config(self):
         """The :class:`~spikelab.training.TrainConfig` ``spikelab train`` would build for the same choice."""
@@ -213,7 +218,9 @@ class TrainingJob:
     function and name format when it starts (``run_dir``, None before), locked while it trains, and holds the same
     settings, so ``spikelab eval`` and ``spikelab train --resume`` accept it. A run that fails before its first
     epoch leaves no folder. Once the data and model are ready, ``model`` is the network being trained and
-    ``run_config`` its complete recipe (what ``config.json`` holds besides the TrainConfig).
+    ``run_config`` its complete recipe (what ``config.json`` holds besides the TrainConfig). For a dual-stream model
+    trained with its pathway, ``fsnn_acc`` is the test accuracy of the full-spike network alone (pathway removed)
+    once the run has finished.
     """
 
     def __init__(self, settings: TrainSettings, *, runs_dir: str | os.PathLike,
@@ -234,6 +241,7 @@ class TrainingJob:
         self._meters: tuple[Any, Any] | None = None
         self.model: Any = None
         self.run_config: dict[str, Any] | None = None
+        self.fsnn_acc: float | None = None
 
     def start(self) -> None:
         """Start training in the background."""
@@ -270,7 +278,7 @@ class TrainingJob:
 
         from spikelab import recipe
         from spikelab.metrics import FiringRates, SpikeSample
-        from spikelab.training import claim_run, fit
+        from spikelab.training import claim_run, evaluate, fit
 
         s = self.settings
         config = s.train_config()
@@ -291,6 +299,10 @@ class TrainingJob:
             finally:
                 sample.detach()
                 rates.detach()
+            if cfg.get("pathway") and result.epochs and not result.stopped:
+                net.pathway = False  # the deployable network: the spike stream alone
+                self.fsnn_acc = evaluate(net, loaders[1], sequence_input=cfg["is_event"])["acc"]
+                net.pathway = True
         self.history = result
         return result
 

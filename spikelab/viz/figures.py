@@ -6,9 +6,10 @@ theme), names its axes, and raises ``TypeError``/``ValueError`` naming the argum
 or shape. Arrays may be torch tensors (detached and moved to the CPU here) or numpy arrays.
 
 This module holds the neuron-level figures (membrane traces, rasters, encodings, surrogates, firing rates,
-gradient norms); training figures live in ``_training.py``, event-camera figures in ``_events.py`` and the labs'
+gradient norms); training figures live in ``_training.py``, event-camera figures in ``_events.py``, the labs'
 analysis figures (F-I curves, code trade-offs, width sweeps, accuracy against steps, energy) in ``_analysis.py``, the
-surrogate derivative along a membrane trace in ``_gradients.py``;
+papers' analysis figures (gradient ratios, convergence, accuracy against energy) in ``_papers.py``, the surrogate
+derivative along a membrane trace in ``_gradients.py``;
 all are re-exported here so that ``spikelab.viz.figures`` is the one place to import builders from.
 """
 from __future__ import annotations
@@ -30,6 +31,7 @@ from spikelab.viz._analysis import (
     accuracy_by_steps_figure, code_tradeoff_figure, energy_compare_figure, fi_curve_figure, per_step_figure,
     spike_count_figure, width_sweep_figure,
 )
+from spikelab.viz._papers import accuracy_energy_figure, convergence_figure, depth_ratio_figure
 from spikelab.viz._events import event_frames_figure, events_scatter_figure
 from spikelab.viz._gradients import surrogate_trace_figure
 from spikelab.viz._training import (
@@ -40,6 +42,7 @@ __all__ = [
     "membrane_figure", "raster_figure", "encoding_figure", "surrogate_figure", "firing_rate_figure",
     "firing_rate_time_figure", "gradient_heatmap", "curves_figure", "confusion_figure", "landscape_1d_figure",
     "landscape_2d_figure", "event_frames_figure", "events_scatter_figure", "ops_table_figure",
+    "depth_ratio_figure", "convergence_figure", "accuracy_energy_figure",
     "fi_curve_figure", "code_tradeoff_figure", "spike_count_figure", "width_sweep_figure", "accuracy_by_steps_figure",
     "per_step_figure", "energy_compare_figure", "surrogate_trace_figure",
 ]

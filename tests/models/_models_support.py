@@ -16,6 +16,9 @@ SMOKE = {
     "spiking-resnet34": dict(widths=(4, 4, 8, 8), stages=(1, 2, 1, 1)),
     "sew-resnet18": dict(widths=(4, 4, 8, 8), stages=(1, 1, 1, 1), stem="cifar"),
     "sew-resnet34": dict(widths=(4, 4, 8, 8), stages=(1, 2, 1, 1)),
+    "dsnn-resnet18": dict(widths=(4, 4, 8, 8), stages=(1, 1, 1, 1), stem="cifar"),
+    "dsnn-resnet34": dict(widths=(4, 4, 8, 8), stages=(1, 2, 1, 1)),
+    "dsnn-small": dict(widths=(4, 6, 8)),
 }
 C_IN, SIZE, CLASSES = 2, 8, 5
 

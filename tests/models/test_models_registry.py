@@ -9,7 +9,7 @@ from spikelab.layers import SeqToANN
 from spikelab.neurons import IF, LIF, NeuronConfig
 
 NAMES = ["mlp", "conv-small", "resnet19", "resnet19-tet", "vggsnn", "spiking-resnet18", "spiking-resnet34", "sew-resnet18",
-         "sew-resnet34"]
+         "sew-resnet34", "dsnn-resnet18", "dsnn-resnet34", "dsnn-small"]
 
 
 def test_names_lists_every_model():
@@ -111,8 +111,8 @@ def test_bad_arguments_give_clear_errors():
         models.build("resnet19", num_classes=10, in_channels=3, T=4, width=0.5, widths=(8, 16, 32))
     with pytest.raises(ValueError, match="width must be > 0"):
         models.build("resnet19", num_classes=10, in_channels=3, T=4, width=0)
-    with pytest.raises(ValueError, match="connect must be one of 'ADD', 'IAND', 'AND'"):
-        smoke("sew-resnet18", connect="OR")
+    with pytest.raises(ValueError, match="connect must be one of 'ADD', 'IAND', 'AND', 'OR', 'XOR'"):
+        smoke("sew-resnet18", connect="NAND")
     with pytest.raises(ValueError, match="stem must be one of 'cifar', 'imagenet'"):
         smoke("spiking-resnet18", stem="tiny")
     with pytest.raises(ValueError, match="stages and widths must have the same length"):

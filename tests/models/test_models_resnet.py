@@ -33,7 +33,8 @@ def basic_resnet_count(stages, widths, in_channels, stem_kernel, head, stem_widt
 
 
 @pytest.mark.parametrize(
-    "connect, expected", [("ADD", [0, 1, 1, 2]), ("IAND", [0, 1, 0, 0]), ("AND", [0, 0, 0, 1])]
+    "connect, expected", [("ADD", [0, 1, 1, 2]), ("IAND", [0, 1, 0, 0]), ("AND", [0, 0, 0, 1]), ("OR", [0, 1, 1, 1]),
+                          ("XOR", [0, 1, 1, 0])]
 )
 def test_sew_truth_tables(connect, expected):
     a = torch.tensor([0.0, 0.0, 1.0, 1.0])  # block spikes
@@ -59,8 +60,8 @@ def act():
 
 
 @pytest.mark.parametrize("stride, c_in, c_out", [(1, 4, 4), (2, 4, 6)])
-@pytest.mark.parametrize("connect", ["IAND", "AND", "ADD"])
-def test_sew_block_output_binary_for_iand_and(connect, stride, c_in, c_out):
+@pytest.mark.parametrize("connect", ["IAND", "AND", "OR", "XOR", "ADD"])
+def test_sew_block_output_binary_for_spike_joins(connect, stride, c_in, c_out):
     block = SEWBlock(c_in, c_out, stride, act=act, connect=connect)
     s = spikes((3, 2, c_in, 6, 6))
     out = block(s)
@@ -96,7 +97,7 @@ def conv_bn(x, conv, bn):
     return nn.functional.batch_norm(y, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
 
 
-@pytest.mark.parametrize("kind", ["basic", "IAND", "AND", "ADD"])
+@pytest.mark.parametrize("kind", ["basic", "IAND", "AND", "OR", "XOR", "ADD"])
 def test_block_matches_step_by_step_reference(kind):
     g = torch.Generator().manual_seed(1)
     if kind == "basic":

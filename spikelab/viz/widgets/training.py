@@ -45,6 +45,9 @@ class TrainingPanel(Panel):
     The "TET preset" control applies the TET paper's settings (:data:`spikelab.losses.TET_PRESETS`: the TET loss
     with lam 0.05 for CIFAR, 0.001 for ImageNet and DVS; phi stays 1, the lab models' v_th) and shows "custom"
     once loss or lam are moved off them.
+    For the dual-stream ``dsnn-small`` the "accumulation pathway" box trains with the pathway (dual-stream training,
+    SPEC section 5; both heads in the loss) or without it; with it, the final status also gives the full-spike
+    network's accuracy alone.
     """
 
     def __init__(self, *, settings: TrainSettings | None = None, runs_dir: str | os.PathLike = "runs",
@@ -72,6 +75,8 @@ class TrainingPanel(Panel):
             "epochs": _slider(W.IntSlider, "epochs", "epochs", min=1, max=200, value=1 if smoke else s.epochs),
             "lr": _css(W.FloatText(description="learning rate", value=s.lr, step=1e-3, style=_STYLE,
                                    layout=W.Layout(width="320px")), "lr"),
+            "pathway": _css(W.Checkbox(value=s.pathway, description="accumulation pathway (dsnn)", indent=False,
+                                       disabled=not s.model.startswith("dsnn")), "pathway"),
         }
         self._batch_size, self._limit = s.batch_size, s.limit
         self.neuron_controls = self._neuron_controls(s.neuron) if neuron_controls else {}
@@ -79,6 +84,7 @@ class TrainingPanel(Panel):
         c["tet_preset"].observe(lambda ch: self._apply_preset(ch["new"]), "value")
         c["loss"].observe(lambda _ch: self._check_preset(), "value")
         c["lam"].observe(lambda _ch: self._check_preset(), "value")
+        c["model"].observe(lambda ch: setattr(c["pathway"], "disabled", not ch["new"].startswith("dsnn")), "value")
         self.start_button = _css(W.Button(description="Start", button_style="success", icon="play"), "start")
         self.stop_button = _css(W.Button(description="Stop", button_style="danger", icon="stop", disabled=True),
                                 "stop")
@@ -132,7 +138,8 @@ class TrainingPanel(Panel):
         return TrainSettings(dataset=c["dataset"].value, model=c["model"].value, loss=c["loss"].value,
                              lam=float(c["lam"].value), T=int(c["T"].value), epochs=int(c["epochs"].value),
                              lr=c["lr"].value, batch_size=self._batch_size,
-                             limit=SMOKE_LIMIT if self.smoke else self._limit, neuron=self.neuron_config())
+                             limit=SMOKE_LIMIT if self.smoke else self._limit, neuron=self.neuron_config(),
+                             pathway=bool(c["pathway"].value))
 
     def neuron_config(self) -> NeuronConfig | None:
         """The neuron the "Neuron" controls describe (None without them: the model's default)."""
@@ -295,6 +302,8 @@ class TrainingPanel(Panel):
                 self.status.value = (f"{'stopped' if task.state == 'stopped' else 'finished'} after "
                                      f"{len(job.history.steps)} steps"
                                      + (f", test acc {acc:.3f}" if acc is not None else "")
+                                     + (f" (full-spike network alone: {job.fsnn_acc:.3f})"
+                                        if job.fsnn_acc is not None else "")
                                      + (f"; saved as {job.run_dir.name}" if job.run_dir is not None else ""))
                 self.progress.bar_style = "success" if task.state == "done" else "warning"
         self.progress.value = len(job.history.steps)
