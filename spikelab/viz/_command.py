@@ -22,7 +22,7 @@ from spikelab._checks import check_int
 from spikelab.viz._live import BackgroundTask
 
 __all__ = ["train_command", "eval_command", "export_nir_command", "shell_line", "local_argv", "CommandJob",
-           "parse_accuracy_vs_T", "run_folder", "nir_round_trip", "README_FASHION_MNIST", "compare_with_reported"]
+           "parse_accuracy_vs_T", "run_folder", "reproduce_command", "reproduction_figures", "nir_round_trip", "README_FASHION_MNIST", "compare_with_reported"]
 
 
 def _opt(argv: list[str], flag: str, value: Any) -> None:
@@ -88,6 +88,35 @@ def eval_command(run: str | os.PathLike, *, Ts: Sequence[int] | None = None, lim
 def export_nir_command(run: str | os.PathLike, out: str | os.PathLike) -> list[str]:
     """``spikelab export-nir RUN OUT`` (docs/NIR.md)."""
     return ["spikelab", "export-nir", str(run), str(out)]
+
+
+def reproduce_command(name: str, *, size: str = "full", seeds: int | None = None,
+                      out: str | os.PathLike | None = None, progress: bool = True) -> list[str]:
+    """``spikelab reproduce NAME --size SIZE [--seeds N] [--out DIR]`` (docs/RESULTS.md's command for a claim)."""
+    from spikelab.reproduce import SIZES
+
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name must be a reproduction's name, got {name!r}")
+    if size not in SIZES:
+        raise ValueError(f"size must be one of {SIZES}, got {size!r}")
+    argv = ["spikelab", "reproduce", name, "--size", size]
+    if seeds is not None:
+        argv += ["--seeds", str(check_int(seeds, "seeds", minimum=1))]
+    _opt(argv, "--out", None if out is None else str(out))
+    if not progress:
+        argv.append("--no-progress")
+    return argv
+
+
+def reproduction_figures(name: str, table: Any) -> dict[str, Any]:
+    """The figures a reproduction draws from its table (its module's ``figures(table)``; ``{}`` if it has none)."""
+    import importlib
+
+    from spikelab import reproduce
+
+    module = importlib.import_module(reproduce.get(name).fn.__module__)
+    draw = getattr(module, "figures", None)
+    return dict(draw(table)) if callable(draw) else {}
 
 
 def shell_line(argv: Sequence[str]) -> str:

@@ -203,3 +203,29 @@ def test_panels_train_evaluate_and_export_a_real_run(tmp_path):
     assert tools.nir_file == run / "model.nir" and tools.nir_file.is_file()
     assert tools.nir_check["max_diff"] < 1e-5 and tools.nir_check["n"] == 64, tools.nir_check
     assert "NIR nodes" in tools.message.value and tools.error is None
+
+
+def test_reproduce_command_parses_back():
+    from spikelab.viz._command import reproduce_command
+
+    a = _parse(reproduce_command("tit-cost", size="smoke", seeds=2, out="runs/rep", progress=False))
+    assert (a.command, a.name, a.size, a.seeds, a.out, a.no_progress) == ("reproduce", "tit-cost", "smoke", 2,
+                                                                        "runs/rep", True)
+    assert _parse(reproduce_command("tit-cost")).size == "full"
+    with pytest.raises(ValueError, match="size"):
+        reproduce_command("tit-cost", size="huge")
+
+
+@pytest.mark.timeout(300)
+def test_two_processes_train_through_torchrun(tmp_path):
+    """The torchrun line the panel shows runs here on CPU (gloo): one run folder, written by rank 0, recording a
+    world of 2 processes."""
+    argv = train_command(model="mlp", dataset="digits", T=2, epochs=1, batch_size=32, limit=64, processes=2,
+                         device="cpu", out=tmp_path, name="ddp", progress=False)
+    job = CommandJob()
+    job.start(local_argv(argv))
+    assert job.wait(280) and job.state == "done", job.output[-2000:]
+    assert "x 2 processes" in job.output
+    cfg = json.loads((tmp_path / "ddp" / "config.json").read_text())
+    assert cfg["world_size"] == 2 and cfg["batch_size"] == 32
+    assert [p.name for p in tmp_path.iterdir()] == ["ddp"]

@@ -316,3 +316,69 @@ class RunTools(_CommandPanel):
         self._draw("accuracy-vs-T", accuracy_vs_T_figure({run: self.rows}, reference=self.reference,
                                                          title=f"accuracy against T: {run}"))
         return f"done: accuracy of {run} at T = {', '.join(str(r['T']) for r in self.rows)}"
+
+
+class ReproduceCommand(_CommandPanel):
+    """``spikelab reproduce NAME`` at a chosen size (and number of seeds), run here; once it ends, its table (our
+    numbers beside the paper's) and the figures its module draws (pick one) from ``OUT/NAME/table.json``.
+
+    ``table`` holds the last :class:`~spikelab.reproduce.Table` read, ``figures_drawn`` its figures by name.
+    """
+
+    def __init__(self, name: str, *, out: str | os.PathLike = "runs/reproduce", size: str = "smoke",
+                 seeds: int | None = None) -> None:
+        from spikelab import reproduce
+
+        super().__init__("reproduce")
+        self.name = reproduce.get(name).name
+        self.out = Path(out)
+        self.table: Any = None
+        self.figures_drawn: dict[str, Any] = {}
+        self.size = _css(W.ToggleButtons(options=list(reproduce.SIZES), value=size, description="size",
+                                         style={"description_width": "110px", "button_width": "90px"}),
+                         "reproduce-size")
+        self.seeds = _slider(W.IntSlider, "reproduce-seeds", "seeds (0: its own)", min=0, max=5,
+                             value=0 if seeds is None else seeds)
+        self.figure = _dropdown("reproduce-figure-pick", "figure", [], None)
+        self.table_html = _css(W.HTML(""), "reproduce-table")
+        for w in (self.size, self.seeds):
+            w.observe(lambda _c: self._show_command(), "value")
+        self.figure.observe(lambda _c: self._show_figure(), "value")
+        out_fig = self._output("reproduce-figure", "320px")
+        self._draw("reproduce-figure", _hint_figure(f"press Start: the figures of '{self.name}' appear here",
+                                                    title=f"spikelab reproduce {self.name}"))
+        left = _controls(f"reproduce {self.name}", self.size, self.seeds, W.HBox([self.start_button, self.stop_button]),
+                         self.figure)
+        self.widget = _css(W.HBox([left, W.VBox([self.command, self.message, out_fig, self.table_html, self.log],
+                                                layout=W.Layout(flex="1", min_width="0"))]), "reproduce-command")
+        self._show_command()
+
+    def argv(self) -> list[str]:
+        from spikelab.viz._command import reproduce_command
+
+        return reproduce_command(self.name, size=self.size.value, seeds=self.seeds.value or None, out=self.out,
+                                 progress=False)
+
+    def _ended(self) -> str | None:
+        if self.job.state != "done":
+            return None
+        from spikelab.reproduce import Table
+        from spikelab.viz._command import reproduction_figures
+
+        self.table = table = Table.load(self.out / self.name)
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in cells) + "</tr>"
+                       for cells in table._cells())
+        notes = "".join(f"<li>{html.escape(n)}</li>" for n in table.notes)
+        self.table_html.value = (f"<p><b>{html.escape(table.title)}</b></p><table style='border-collapse:collapse; "
+                                 f"font-size:90%' cellpadding='4'><tr>{head}</tr>{body}</table><ul>{notes}</ul>")
+        self.figures_drawn = reproduction_figures(self.name, table)
+        self.figure.options = list(self.figures_drawn)
+        self.figure.value = next(iter(self.figures_drawn), None)
+        self._show_figure()
+        wall = table.meta.get("wall_time_s")
+        return f"done: {self.name} at size {table.meta.get('size')}" + (f" in {wall:.0f} s" if wall else "")
+
+    def _show_figure(self) -> None:
+        if self.figure.value in self.figures_drawn:
+            self._draw("reproduce-figure", self.figures_drawn[self.figure.value])
