@@ -25,6 +25,7 @@ __all__ = [
     "check_threshold_current", "check_rate_count", "check_latency_step", "check_steps_for_precision",
     "check_surrogate_peak", "check_flat_width", "check_mlp_parameters", "check_rate_prediction",
     "check_steps_needed", "check_conv_macs", "check_energy", "check_per_process_batch", "check_steps_per_epoch",
+    "check_join_table",
 ]
 
 
@@ -342,3 +343,26 @@ def check_steps_per_epoch(answer: object, *, samples: int, batch_size: int, drop
     return check_value(answer, want, name="the steps per epoch", rel_tol=1e-9,
                        hint="one step per full batch; " + ("the partial last batch is dropped" if drop_last
                                                            else "the partial last batch is a step too"))
+
+
+# ---------------------------------------------------------------------- lab 10: full-spike networks and joins
+def check_join_table(answer: object, *, connect: str) -> Verdict:
+    """The outputs of residual join ``connect`` for ``(a, s)`` = (0, 0), (0, 1), (1, 0), (1, 1), as a list of four
+    numbers, checked against :func:`spikelab.models.resnet.sew_function` (SPEC section 5)."""
+    from spikelab.viz._fullspike import join_table
+
+    if is_unanswered(answer):
+        return _your_turn("list the four outputs for (a, s) = (0, 0), (0, 1), (1, 0), (1, 1), e.g. [0, 1, 1, 1]")
+    want = [float(v) for v in join_table(connect).reshape(-1)]
+    try:
+        given = [float(v) for v in answer]  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        return Verdict(False, f"give a list of four numbers, e.g. [0, 1, 1, 1], not {answer!r}")
+    if len(given) != 4:
+        return Verdict(False, f"give four outputs, one per input pair, not {len(given)}")
+    if given == want:
+        return Verdict(True, f"correct: {connect} gives {[int(v) for v in want]}")
+    wrong = [f"({a}, {s})" for (a, s), g, w in zip(((0, 0), (0, 1), (1, 0), (1, 1)), given, want) if g != w]
+    return Verdict(False, f"not quite: check the output{'s' if len(wrong) > 1 else ''} for (a, s) = "
+                          f"{', '.join(wrong)}. Hint: {connect} is a logic gate on the two spikes (IAND is "
+                          "'NOT a AND s'); ADD is a plain sum")

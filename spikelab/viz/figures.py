@@ -436,3 +436,8 @@ def gradient_heatmap(
 from spikelab.viz._scale import accuracy_vs_T_figure  # noqa: E402
 
 __all__ += ["accuracy_vs_T_figure"]
+
+# lab 10's truth tables of the residual joins
+from spikelab.viz._fullspike import join_table_figure  # noqa: E402
+
+__all__ += ["join_table_figure"]

@@ -12,10 +12,12 @@ pytestmark = pytest.mark.browser
 #: the plots of each lab (their ``spikelab-<name>`` classes), drawn once the page has run; those in HOLD_HINTS show
 #: a hint (no data) until the visitor presses Start
 PLOTS = {
+    "07_loss_landscapes": ["landscape-scale", "reproduce-figure"],
+    "10_full_spike": ["joins", "network-energy", "layer-ops", "reproduce-figure"],
     "11_full_scale": ["command-curves", "accuracy-vs-T"],
 }
-HOLD_HINTS = {"command-curves", "accuracy-vs-T"}
-EXERCISES = {"11_full_scale": 3}
+HOLD_HINTS = {"command-curves", "accuracy-vs-T", "reproduce-figure"}
+EXERCISES = {"07_loss_landscapes": 3, "10_full_spike": 3, "11_full_scale": 3}
 
 
 def _open_clean(open_lab, name: str):
@@ -80,3 +82,40 @@ def test_lab11_full_scale_trains_evaluates_and_compares(open_lab):
     assert "correct" in _answer(d, 1, "64")
     d.assert_clean()
     d.screenshot("-trained")
+
+
+def test_lab07_loss_landscapes_rescaling_and_answers(open_lab):
+    d = _open_clean(open_lab, "07_loss_landscapes")
+    assert len(d.plot("landscape-scale")["traces"]) == 2 and "coincide" in d.text("ls-readout")
+    assert "spikelab reproduce flatness --size full" in d.text("reproduce-line")
+    d.page.locator(".spikelab-ls-normalised input[type=checkbox]").click()  # the raw direction
+    d.wait_until("() => document.querySelector('.spikelab-ls-readout').innerText.includes('the curves differ')",
+                 timeout_s=120)
+    d.wait_until("() => document.querySelector('.spikelab-landscape-scale .js-plotly-plot')"
+                 ".layout.title.text.includes('raw')", timeout_s=120)
+    wrong = _answer(d, 2, "3")
+    assert "not quite" in wrong and "Hint" in wrong
+    assert "correct" in _answer(d, 2, "1.5")
+    d.assert_clean()
+    d.screenshot()
+
+
+def test_lab10_full_spike_joins_training_and_energy(open_lab):
+    d = _open_clean(open_lab, "10_full_spike")
+    joins = d.plot("joins")["traces"]
+    assert [t["name"] for t in joins] == ["ADD", "IAND", "AND", "OR", "XOR"] and joins[0]["z"] == [[0, 1], [1, 2]]
+    assert {t["x"][i] for t in d.plot("network-energy")["traces"][:1] for i in range(4)} == {
+        "FSNN", "DSNN", "SEW-ResNet (ADD)", "ANN"}
+    assert "correct" in _answer(d, 0, "[0, 1, 1, 0]")
+    d.page.select_option(".spikelab-fs-join select", "XOR")
+    d.wait_until("() => document.querySelector('.spikelab-network-energy .js-plotly-plot')"
+                 ".layout.title.text.includes('join XOR')", timeout_s=120)
+    # one epoch of dual-stream training; the comparison then counts the trained network (its join, IAND)
+    d.press_slider("epochs", "Home")
+    d.wait_until("() => document.querySelector('.spikelab-epochs .widget-readout').innerText.trim() === '1'")
+    d.page.click("button.spikelab-start")
+    d.wait_until("() => document.querySelector('.spikelab-network-energy .js-plotly-plot')"
+                 ".layout.title.text.includes('(trained')", timeout_s=300)
+    assert "full-spike network alone" in d.page.inner_text("body")
+    d.assert_clean()
+    d.screenshot()
