@@ -15,6 +15,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[dev]"
 	@# SpikingJelly (a benchmark peer) declares torchvision/torchaudio: install it without its dependencies
 	$(PY) -m pip install -q --no-deps spikingjelly loguru
+	@# Norse (a benchmark peer) declares torchvision, and nirtorch a bare torch: the same, around nir's own deps
+	$(PY) -m pip install -q "nir>=1.0" && $(PY) -m pip install -q --no-deps "norse>=1.1" "nirtorch>=2.0"
+	@# compile spikelab's native CPU kernels now (about a second; without a C compiler the portable path runs)
+	$(PY) -m spikelab._native
 	@touch $(STAMP)
 
 venv: $(STAMP)

@@ -162,6 +162,8 @@ def recipe_from_args(args: argparse.Namespace):
         raise CommandError(f"--resume continues {run_dir} with its own recipe; these options contradict it: "
                            f"{', '.join(clash)}. Drop them, or start a new run with another --name")
     cfg = {k: saved[k] for k in CHOSEN_KEYS}
+    if "preset" in saved:  # a training panel's network broken on purpose stays broken
+        cfg["preset"] = saved["preset"]
     train = dict(saved_train, **execution)
     if args.epochs is not None:
         if args.epochs < done:

@@ -92,7 +92,7 @@ def add_train(sub: argparse._SubParsersAction) -> None:
                         f"batch; --no-drop-last keeps it (default: {'drop' if d['drop_last'] else 'keep'})")
     _add_neuron(p)
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
-                   help="mixed precision (CUDA only; default: on for CUDA)")
+                   help="mixed precision: float16 on CUDA, bfloat16 on CPU (default: on for CUDA, off for CPU)")
     p.add_argument("--compile", action="store_true", default=None, help="compile the model with torch.compile")
     p.add_argument("--num-workers", type=int, default=0, metavar="N", help="data loader processes (default: 0)")
     p.add_argument("--out", default=None, metavar="DIR", help=f"folder of run folders (default: {OUT_DEFAULT})")
@@ -101,6 +101,10 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-pathway", dest="pathway", action="store_false", default=None,
                    help="dsnn-* models: train the full-spike network alone, without the auxiliary accumulation "
                         "pathway (default: dual-stream training with it; SPEC section 5)")
+    p.add_argument("--diagnose", action="store_true",
+                   help="run the training doctor on a test batch before training and after every epoch, and print "
+                        "what it finds (silent or saturated layers, a dead output, vanishing or exploding "
+                        "gradients, NaN); the findings are also stored in history.jsonl")
     p.add_argument("--resume", default=None, metavar="RUN_OR_CHECKPOINT",
                    help="continue a run in its folder with its own recipe (model, data, T, batch size, seed, "
                         "schedule, ...); options that contradict it are refused, except --epochs (a new total) and "
@@ -219,10 +223,11 @@ def _train(args: argparse.Namespace) -> int:
 
     import torch
 
-    from spikelab import recipe, training
+    from spikelab import engine, recipe, training
 
     if args.name is not None:
         training.check_run_name(args.name)
+    engine.tune_allocator()  # this process is ours: keep freed tensors' memory for the next step
     tit = cli_tet.check_train_options(args)  # --tet-preset fills --loss/--lam; --tit's phases
     cfg, config, run_dir, done = recipe_from_args(args)
     rank, size = training.init_distributed(config.device)
@@ -254,6 +259,9 @@ def _train(args: argparse.Namespace) -> int:
         source = Path(args.resume) if args.resume else None  # a run folder, or a checkpoint file in it
         resume = source if source is not None and source.is_file() else \
             run_dir if source is not None and (run_dir / training.CHECKPOINT_FILE).is_file() else None
+        callbacks: list[Any] = [_Printer(config.epochs + sum(e for _, e in tit or ()))]
+        if args.diagnose:
+            callbacks.insert(0, _doctor(model, test_loader, info.is_event, config))
         with _StopOnSigint(stop), warnings.catch_warnings():
             warnings.simplefilter("always", training.ResumeWarning)
             warnings.showwarning = _note
@@ -262,18 +270,40 @@ def _train(args: argparse.Namespace) -> int:
             if tit:  # time inheritance training: the small-T phases, then --epochs at -T
                 history = training.fit_tit(
                     model, data, config, T=[t for t, _ in tit] + [cfg["T"]],
-                    epochs=[e for _, e in tit] + [config.epochs],
-                    callbacks=[_Printer(config.epochs + sum(e for _, e in tit))], **common)
+                    epochs=[e for _, e in tit] + [config.epochs], callbacks=callbacks, **common)
             else:
-                history = training.fit(model, data, config, callbacks=[_Printer(config.epochs)], resume=resume,
-                                       **common)
+                history = training.fit(model, data, config, callbacks=callbacks, resume=resume, **common)
     if lead:
         m = training.final_metrics(history, history.stopped)
         acc = f"test accuracy {100 * m['test_acc']:.1f} % (best {100 * m['best_test_acc']:.1f} %)" \
             if m["test_acc"] is not None else "no finished epoch"
         state = "stopped" if history.stopped else "done"
         print(f"{state}: {acc}, {m['time_s']:.1f} s of training; run folder {run_dir}", flush=True)
+        if args.diagnose:
+            found = {(f["layer"], f["kind"]) for entry in callbacks[0].log for f in entry["findings"]}
+            print(f"training doctor: {len(found)} different finding(s)" if found else
+                  "training doctor: nothing found", flush=True)
     return 130 if history.stopped else 0
+
+
+def _first_batch(loader, is_event: bool):
+    """The first ``(x, y)`` of a loader, ``x`` in the model's layout (events ``[B, T, ...]`` -> ``[T, B, ...]``)."""
+    x, y = next(iter(loader))
+    return (x.transpose(0, 1).contiguous() if is_event else x), y
+
+
+def _doctor(model, loader, is_event: bool, config):
+    """The training doctor for ``spikelab train --diagnose``: prints each new finding as it appears."""
+    from spikelab.analysis import DoctorCallback
+    from spikelab.losses import get_loss
+
+    def show(finding, epoch: int) -> None:
+        when = "before training" if epoch == 0 else f"after epoch {epoch}"
+        print(f"doctor, {when}: {finding}", flush=True)
+
+    x, y = _first_batch(loader, is_event)
+    return DoctorCallback(model, x, y, loss=get_loss(config.loss, lam=config.lam, phi=config.phi), warn=False,
+                          on_finding=show)
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -342,7 +372,22 @@ def _eval(args: argparse.Namespace) -> int:
               f"{_energy(r['energy_pj']):>12}")
     tot = ops_totals(rows)
     print(f"  {'total':<24} {'':<7} {'':>10} {tot['acs']:>12.4g} {tot['macs']:>12.4g} {_energy(tot['energy_pj']):>12}")
+    _print_diagnosis(model, loader, info.is_event, loss, cfg)
     return 0
+
+
+def _print_diagnosis(model, loader, is_event: bool, loss: str, cfg: dict[str, Any]) -> None:
+    """The training doctor on the first batch of ``loader``, in eval mode, printed."""
+    from spikelab.analysis import diagnose, format_findings
+    from spikelab.losses import get_loss
+
+    x, y = _first_batch(loader, is_event)
+    device = next(model.parameters()).device
+    model.eval()
+    findings = diagnose(model, x.to(device), y.to(device),
+                        loss=get_loss(loss, lam=cfg.get("lam", 0.05), phi=cfg.get("phi", 1.0)))
+    print(f"training doctor (first batch of {len(y)}, eval mode): " + ("nothing found" if not findings else
+          f"{len(findings)} finding(s)\n{format_findings(findings)}"))
 
 
 def _energy(pj: float) -> str:

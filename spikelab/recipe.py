@@ -11,6 +11,8 @@ averages the same number of samples), ``neuron`` (the spiking layers' neuron, :f
 model)) and those derived from the data (:data:`DERIVED_KEYS`: ``num_classes``, ``input_shape`` of one sample
 (``[C, H, W]``, or ``[T, 2, H, W]`` for events), ``is_event``, ``world_size``). A run written before a key existed
 reads it as :data:`LEGACY` says (the behaviour it was trained with: ``neuron`` None is the model's default neuron).
+A training panel's network broken on purpose also keeps ``preset`` (see
+:func:`spikelab.analysis.doctor.apply_preset`), which :func:`build_model` applies.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-DEFAULTS: dict[str, Any] = dict(model="conv-small", dataset="digits", T=4, epochs=15, batch_size=32, lr=1e-2,
+DEFAULTS: dict[str, Any] = dict(model="conv-small", dataset="digits", T=4, epochs=30, batch_size=32, lr=1e-2,
                                 optimizer="adam", schedule="cosine", loss="sdt", seed=0, drop_last=True)
 CHOSEN_KEYS = ("model", "dataset", "data_root", "limit", "augment", "size", "T", "batch_size", "drop_last", "neuron",
                "pathway")
@@ -142,6 +144,12 @@ def check_model_settings(cfg: Mapping[str, Any]) -> None:
     _int(cfg, "num_classes")
     if not isinstance(cfg["is_event"], bool):
         raise ValueError(f"the run setting is_event must be true or false, got {cfg['is_event']!r}")
+    if "preset" in cfg:
+        from spikelab.analysis.doctor import PRESETS
+
+        if cfg["preset"] not in PRESETS:
+            raise ValueError(f"the run setting preset must be one of {', '.join(map(repr, PRESETS))}, "
+                             f"got {cfg['preset']!r}")
     shape = cfg["input_shape"]
     rank = 4 if cfg["is_event"] else 3
     if not isinstance(shape, (list, tuple)) or len(shape) != rank or \
@@ -219,6 +227,10 @@ def build_model(cfg: Mapping[str, Any], state_dict: Mapping[str, Any] | None = N
             shown = {k: cfg[k] for k in MODEL_KEYS}
             raise ValueError(f"the weights in {source} do not match its model settings {shown}: {problem}")
     model = _build(cfg)
+    if cfg.get("preset", "healthy") != "healthy":  # a network broken on purpose (training panel): not in the weights
+        from spikelab.analysis.doctor import apply_preset
+
+        apply_preset(model, cfg["preset"])
     if state_dict is not None:
         model.load_state_dict(state_dict)
     return model

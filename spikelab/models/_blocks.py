@@ -12,12 +12,14 @@ Every model is ``stem -> body -> head`` on time-first tensors:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import nullcontext
 
 import torch
 from torch import nn
 
+from spikelab import engine
 from spikelab._checks import check_int, check_positive, check_tensor
-from spikelab.layers import SeqToANN, StaticStem, TdBatchNorm, repeated_steps
+from spikelab.layers import Linear, SeqToANN, StaticStem, TdBatchNorm, repeated_steps
 from spikelab.neurons import BaseNeuron, NeuronConfig
 
 #: The neuron of the TET paper's models (SPEC section 1): LIF, decay 0.5, v_th 1, hard reset, triangle gamma 1.
@@ -155,6 +157,8 @@ class SpikingModel(nn.Module):
                 )
         self.neuron_config = neuron
         self._spiking = spiking
+        #: keep binary activations for the backward as bits while training (see :meth:`forward`)
+        self.pack_binary = True
         self._activation = nn.ReLU if activation is None else activation
 
     @property
@@ -233,15 +237,21 @@ class SpikingModel(nn.Module):
 
         Static input is direct-encoded: the stem runs once and its output is repeated ``self.T`` times. The ANN
         twin is stateless, so for a static input it runs one step and repeats the logits ``T`` times (same values
-        and gradients as running all ``T`` identical steps).
+        and gradients as running all ``T`` identical steps). While training, the spiking model's binary
+        activations (spikes, pooled spikes) are kept for the backward as bits (:func:`spikelab.engine.
+        pack_binary_saved`; exact, about 32x smaller) unless ``model.pack_binary = False``.
         """
-        if self._is_static(x):
-            if self._spiking:
-                return self.stem_to_logits(StaticStem(self.stem, self.T)(x))  # [T, B, num_classes]
-            with repeated_steps(self, self.T):  # one step stands for T: tdBN counts T * B values, as over T steps
-                out = self.stem_to_logits(StaticStem(self.stem, 1)(x))  # [1, B, num_classes]
-            return out.expand(self.T, *out.shape[1:])
-        return self.stem_to_logits(self.stem(x))  # [T, B, num_classes]
+        static = self._is_static(x)
+        pack = self._spiking and self.pack_binary and torch.is_grad_enabled()
+        with engine.pack_binary_saved() if pack else nullcontext():
+            if static:
+                if self._spiking:
+                    return self.stem_to_logits(StaticStem(self.stem, self.T)(x))  # [T, B, num_classes]
+                # one step stands for T: tdBN counts T * B values, as over T steps
+                with repeated_steps(self, self.T):
+                    out = self.stem_to_logits(StaticStem(self.stem, 1)(x))  # [1, B, num_classes]
+                return out.expand(self.T, *out.shape[1:])
+            return self.stem_to_logits(self.stem(x))  # [T, B, num_classes]
 
     def stem_to_logits(self, y: torch.Tensor) -> torch.Tensor:
         """Logits ``[T, B, num_classes]`` from the stem's output ``y`` ``[T, B, ...]``: ``head(body(y))``."""
@@ -250,4 +260,4 @@ class SpikingModel(nn.Module):
 
 def readout(in_features: int, num_classes: int) -> SeqToANN:
     """The non-spiking readout: a time-distributed ``Linear`` whose per-step outputs are the logits."""
-    return SeqToANN(nn.Linear(in_features, num_classes))
+    return SeqToANN(Linear(in_features, num_classes))  # spikelab's Linear: sums weight rows for sparse spikes

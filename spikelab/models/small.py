@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from spikelab._checks import check_choice, check_int
-from spikelab.layers import SeqToANN, TdBatchNorm
+from spikelab.layers import Linear, MaxPool2d, SeqToANN, TdBatchNorm
 from spikelab.models._blocks import (
     LAB_NEURON,
     ActivationFactory,
@@ -28,7 +28,7 @@ class LinearBN(nn.Module):
 
     def __init__(self, in_features: int, out_features: int, *, v_th: float = 1.0) -> None:
         super().__init__()
-        self.fc = SeqToANN(nn.Linear(in_features, out_features, bias=False))
+        self.fc = SeqToANN(Linear(in_features, out_features, bias=False))  # spikelab's: sums rows for spikes
         self.bn = TdBatchNorm(out_features, v_th=v_th)
 
     def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
@@ -83,7 +83,7 @@ POOLS = ("avg", "max")
 def pool2d(kind: str, kernel_size: int = 2) -> SeqToANN:
     """Time-distributed 2D pooling, ``"avg"`` or ``"max"`` (max pooling of spikes is a logical OR)."""
     check_choice(kind, "pool", POOLS)
-    cls = nn.AvgPool2d if kind == "avg" else nn.MaxPool2d
+    cls = nn.AvgPool2d if kind == "avg" else MaxPool2d  # spikelab's: the 2x2 pooling of spikes is native
     return SeqToANN(cls(kernel_size))
 
 

@@ -18,7 +18,8 @@ from spikelab._checks import (
     check_real,
     check_time_first,
 )
-from spikelab.neurons.functional import RESET_MODES, SequenceResult, neuron_sequence, neuron_step
+from spikelab.neurons import fused
+from spikelab.neurons.functional import RESET_MODES, SequenceResult, neuron_step
 
 
 #: Appended to the refusal of a learnable (requires-grad) setting: where learning lives in spikelab.
@@ -111,7 +112,8 @@ class BaseNeuron(nn.Module):
             if v_init.dtype != x_seq.dtype or v_init.device != x_seq.device:
                 raise ValueError(f"v_init must have x_seq's dtype and device ({x_seq.dtype}, {x_seq.device}), "
                                  f"got {v_init.dtype}, {v_init.device}")
-        result = neuron_sequence(
+        # the same equations, on the fused engine (spikelab.neurons.fused; engine("reference") loops them as written)
+        result = fused.neuron_sequence(
             self._input(x_seq), v_init=self.v_init if v_init is None else v_init, record=self.record,
             **self._kwargs(),
         )

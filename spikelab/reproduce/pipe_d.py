@@ -28,8 +28,10 @@ T_EVENTS = 6  # frames per event sample
 SIZES = {
     "smoke": (Budget("fashion-mnist", 64, (4, 8), epochs=1, seeds=1),
               Budget("fashion-mnist-events", 64, (4, 8), epochs=2, seeds=1), 1),
-    "full": (Budget("fashion-mnist", 4000, (16, 32), epochs=5, seeds=3),
-             Budget("fashion-mnist-events", 3000, (16, 32), epochs=4, seeds=3), 1),
+    # full: 600 event samples per split x 3 epochs, about 30 min per seed on 2 cores shared by ~8 jobs (3,000 x 4
+    # took 30 min for the scratch arm alone at load 13-17)
+    "full": (Budget("fashion-mnist", 4000, (16, 32), epochs=4, seeds=3),
+             Budget("fashion-mnist-events", 600, (16, 32), epochs=3, seeds=3), 1),
 }
 PAPER = {"scratch": "ES-ImageNet, ResNet-18 LIF from scratch: 39.89",
          "pretrained": "with ImageNet pretraining: 43.74 (+3.85)"}

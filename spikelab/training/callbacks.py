@@ -9,7 +9,9 @@
 - ``fit_end``: ``{"history": History, "stopped": bool, "metrics": final metrics}``.
 
 Subclass :class:`Callback` and override what you need, or pass a plain function ``f(event, record)``.
-Callbacks run on the process of rank 0 only; they must not modify the records.
+Callbacks run on the process of rank 0 only; they must not modify the records, with one exception: a
+:class:`Callback` may override ``on_epoch_record`` to add entries under new keys to the epoch record before it is
+stored (in the History, ``history.jsonl`` and the checkpoint), as the training doctor adds its ``findings``.
 """
 from __future__ import annotations
 
@@ -27,6 +29,10 @@ class Callback:
 
     def on_step_end(self, record: dict[str, Any]) -> None:
         """After each optimiser step."""
+
+    def on_epoch_record(self, record: dict[str, Any]) -> None:
+        """After each epoch's evaluation, before ``record`` is stored: add JSON-serialisable entries under new keys
+        here (never change the existing ones). Plain-function callbacks do not see this event."""
 
     def on_epoch_end(self, record: dict[str, Any]) -> None:
         """After each epoch's evaluation."""

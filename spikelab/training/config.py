@@ -43,7 +43,8 @@ class TrainConfig:
         seed: seeds shuffling, dropout and random augmentation; epoch ``e`` uses a seed derived from ``(seed, e)``
             so a resumed run repeats the uninterrupted one.
         device: ``"auto"`` (CUDA if available, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
-        amp: mixed precision (float16 autocast with gradient scaling); None: on for CUDA, off for CPU.
+        amp: mixed precision: float16 autocast with gradient scaling on CUDA, bfloat16 autocast on CPU (fast where
+            the CPU has bfloat16 instructions, AVX512-BF16 or AMX); None: on for CUDA, off for CPU.
         compile: run the model through ``torch.compile``.
         sync_bn: take tdBN statistics over all processes of a distributed run (so it equals one process on the
             global batch); None: on when launched with more than one process (``torchrun``), else off.

@@ -43,14 +43,19 @@ def _resolve_loss(loss: str | LossFn | None, config: TrainConfig) -> tuple[LossF
 
 
 def _autocast(device: torch.device, amp: bool):
-    return torch.autocast("cuda", dtype=torch.float16) if amp else nullcontext()
+    """Mixed precision: float16 on CUDA (with gradient scaling in ``fit``), bfloat16 on CPU (no scaling needed)."""
+    if not amp:
+        return nullcontext()
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.float16)
+    return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
 def _resolve_amp(amp: bool | None, device: torch.device) -> bool:
     if amp is None:
         return device.type == "cuda"
-    if amp and device.type != "cuda":
-        raise ValueError(f"amp=True needs a CUDA device, but training runs on {device}")
+    if amp and device.type not in ("cuda", "cpu"):
+        raise ValueError(f"amp=True needs a CUDA device or the CPU, but training runs on {device}")
     return amp
 
 

@@ -196,7 +196,8 @@ def fit(
             net = nn.parallel.DistributedDataParallel(
                 fast, device_ids=[device.index] if device.type == "cuda" else None)
         optimizer = build_optimizer(raw.parameters(), config)
-        scaler = torch.amp.GradScaler("cuda", enabled=amp)
+        scaled = amp and device.type == "cuda"  # float16 needs gradient scaling; bfloat16 (CPU amp) does not
+        scaler = torch.amp.GradScaler("cuda", enabled=scaled)
 
         history = History(config=full_config, name=name)
         start_epoch, step, elapsed0, write_config = 0, 0, 0.0, True
@@ -208,7 +209,7 @@ def fit(
                 warnings.warn(note, ResumeWarning, stacklevel=2)
             load_weights(raw, state["model"], resume)
             optimizer.load_state_dict(state["optimizer"])
-            if amp and state.get("scaler"):
+            if scaled and state.get("scaler"):
                 scaler.load_state_dict(state["scaler"])
             start_epoch, step, elapsed0 = int(state["epoch"]), int(state["step"]), float(state["time_s"])
             history = History(steps=list(state["history"]["steps"]), epochs=list(state["history"]["epochs"]),
@@ -248,9 +249,9 @@ def fit(
                         scaler.unscale_(optimizer)
                         norm = float(nn.utils.clip_grad_norm_(raw.parameters(), config.grad_clip))
                     else:
-                        norm = 0.0 if amp else grad_norm(raw.parameters())  # amp: the scaler handles overflow
+                        norm = 0.0 if scaled else grad_norm(raw.parameters())  # the scaler handles overflow
                     n, loss_value = y.shape[0], float(loss.detach())
-                    bad = not math.isfinite(loss_value) or (not amp and not math.isfinite(norm))
+                    bad = not math.isfinite(loss_value) or (not scaled and not math.isfinite(norm))
                     local_stop = float(stop_event is not None and stop_event.is_set())
                     loss_sum, correct, n_all, stop_votes, bad_votes = _all_reduce(
                         [loss_value * n, float((rate_predict(out.detach()) == y).sum()), float(n), local_stop,
@@ -296,6 +297,8 @@ def fit(
             if probe is not None and lead:
                 record["probe"] = _run_probe(raw, probe, device, amp, sequence_input)
             record["time_s"] = elapsed0 + time.perf_counter() - t0
+            if lead:
+                cbs.fire("epoch_record", record)  # a callback may add entries (the doctor's findings) before storing
             history.epochs.append(record)
             if writer is not None:
                 writer.append(epoch_steps, [record])

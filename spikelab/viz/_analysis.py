@@ -13,7 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from spikelab.viz._common import as_array, check_mapping, color, finish, real
+from spikelab.viz._common import as_array, check_mapping, color, finish, log_ticks, real
 
 __all__ = ["fi_curve_figure", "code_tradeoff_figure", "spike_count_figure", "width_sweep_figure",
            "accuracy_by_steps_figure", "per_step_figure", "energy_compare_figure"]
@@ -161,7 +161,9 @@ def width_sweep_figure(
                                      hovertemplate=f"{d['param']} = %{{x:.3g}}: ratio %{{customdata:.3g}}"
                                                    "<extra>%{fullData.name}</extra>"), row=1, col=col)
         fig.add_hrect(y0=lo, y1=hi, fillcolor="green", opacity=0.12, line_width=0, row=1, col=col)
-        fig.update_xaxes(title_text=str(d["param"]), type="log", row=1, col=col)
+        positive = w[np.isfinite(w) & (w > 0)]
+        ticks = log_ticks(float(positive.min()), float(positive.max())) if positive.size else {}
+        fig.update_xaxes(title_text=str(d["param"]), type="log", **ticks, row=1, col=col)
     fig.update_yaxes(type="log", exponentformat="power")
     fig.update_yaxes(title_text="gradient at layer 1 / at last layer", row=1, col=1)
     fig.update_layout(height=380, legend=dict(orientation="h", y=-0.25))

@@ -154,6 +154,20 @@ def log_colorbar(zlog: np.ndarray, title: str) -> dict:
     return dict(title=dict(text=title), tickvals=[float(v) for v in vals], ticktext=text)
 
 
+def log_ticks(lo: float, hi: float) -> dict:
+    """Axis ticks for a log axis spanning ``[lo, hi]`` (both > 0): the 1-2-5 values inside it, labelled as plain
+    numbers (``0.5, 1, 2, 5, 10``), instead of plotly's bare mantissas (``5, 1, 2, 5``) that hide the decade."""
+    if not (np.isfinite(lo) and np.isfinite(hi)) or lo <= 0 or hi < lo:
+        raise ValueError(f"log_ticks needs 0 < lo <= hi, got lo={lo!r}, hi={hi!r}")
+    vals = [m * 10.0 ** k for k in range(int(np.floor(np.log10(lo))), int(np.floor(np.log10(hi))) + 1)
+            for m in (1, 2, 5)]
+    eps = 1e-9
+    vals = [v for v in vals if lo * (1 - eps) <= v <= hi * (1 + eps)]
+    if len(vals) < 2:  # a span narrower than one step of 1-2-5: the two ends
+        vals = sorted({lo, hi})
+    return dict(tickvals=vals, ticktext=[f"{v:g}" for v in vals])
+
+
 def real(value: Any, name: str) -> float:
     """``check_real`` that also accepts numpy scalars (``np.float32(0.1)``) and 0-d arrays."""
     if isinstance(value, (np.generic, np.ndarray)) and np.ndim(value) == 0:

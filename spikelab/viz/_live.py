@@ -59,6 +59,35 @@ class Throttle:
             self._last = None
 
 
+_prewarm_lock = threading.Lock()
+_prewarm_thread: threading.Thread | None = None
+
+
+def prewarm() -> threading.Thread:
+    """Import in a background thread what the first Start of a training run needs, so that pressing Start does not
+    wait for it: the training loop and metrics, ``torch._dynamo`` (``torch.optim`` imports it when the first
+    optimiser is built: about a second on a laptop CPU), and spikelab's native kernels (compiled on a machine's
+    first use). Idempotent: returns the one thread (``join`` it to wait)."""
+    global _prewarm_thread
+    with _prewarm_lock:
+        if _prewarm_thread is None:
+            def body() -> None:
+                try:
+                    import torch._dynamo  # noqa: F401
+
+                    import spikelab.metrics  # noqa: F401
+                    import spikelab.training  # noqa: F401
+                    from spikelab import _native
+
+                    _native.load()
+                except Exception:  # noqa: BLE001  (only a head start: Start imports these itself)
+                    pass
+
+            _prewarm_thread = threading.Thread(target=body, name="spikelab-prewarm", daemon=True)
+            _prewarm_thread.start()
+        return _prewarm_thread
+
+
 class BackgroundTask:
     """Run ``fn(stop_event)`` in a daemon thread; :meth:`stop` sets the event, :meth:`wait` joins.
 
@@ -150,11 +179,13 @@ class TrainSettings:
     """What a training panel trains: dataset and model names, loss (``"sdt"``/``"tet"`` with ``lam``), time steps
     ``T``, ``epochs``, learning rate ``lr``, ``batch_size``, ``limit`` (samples kept per split, None for all),
     ``neuron`` (the spiking layers' :class:`~spikelab.neurons.NeuronConfig`, its surrogate with its width; None:
-    the model's default) and, for the dual-stream ``dsnn-*`` models, ``pathway``: train with the auxiliary
-    accumulation pathway (dual-stream training, SPEC section 5) or without it (the plain full-spike network). The
-    rest of the recipe (Adam, cosine schedule, seed, the partial last batch dropped) and every default are those of
-    ``spikelab train`` (:data:`spikelab.recipe.DEFAULTS`). Invalid values raise ``ValueError``/``TypeError`` with a
-    readable message."""
+    the model's default), for the dual-stream ``dsnn-*`` models ``pathway``: train with the auxiliary
+    accumulation pathway (dual-stream training, SPEC section 5) or without it (the plain full-spike network), and
+    ``preset``: the network as built (``"healthy"``) or broken on purpose so that the training doctor has something
+    to report (``"break it"``, :func:`spikelab.analysis.doctor.apply_preset`, applied after the neuron settings).
+    The rest of the recipe (Adam, cosine schedule, seed, the partial last batch dropped) and every default are those
+    of ``spikelab train`` (:data:`spikelab.recipe.DEFAULTS`). Invalid values raise ``ValueError``/``TypeError`` with
+    a readable message."""
 
     dataset: str = DEFAULTS["dataset"]
     model: str = DEFAULTS["model"]
@@ -167,8 +198,12 @@ class TrainSettings:
     limit: int | None = None
     neuron: NeuronConfig | None = None
     pathway: bool = True
+    preset: str = "healthy"
 
     def __post_init__(self) -> None:
+        from spikelab.analysis.doctor import PRESETS
+
+        check_choice(self.preset, "preset", PRESETS)
         check_choice(self.dataset, "dataset", TRAIN_DATASETS)
         check_choice(self.model, "model", TRAIN_MODELS)
         check_choice(self.loss, "loss", ("sdt", "tet"))
@@ -191,11 +226,13 @@ class TrainSettings:
         return run_name(self.model, self.dataset)
 
     def run_config(self) -> dict[str, Any]:
-        """The run settings ``spikelab train`` would store for the same choice (before the data adds its own)."""
+        """The run settings ``spikelab train`` would store for the same choice (before the data adds its own), and
+        ``preset`` if the network is broken on purpose (so that ``spikelab eval`` rebuilds it broken)."""
         neuron = self.neuron if self.neuron is not None else default_neuron(self.model)
         return dict(model=self.model, dataset=self.dataset, data_root=None, limit=self.limit, augment=False,
                     size=None, T=self.T, batch_size=self.batch_size, drop_last=DEFAULTS["drop_last"],
-                    neuron=neuron_to_recipe(neuron), pathway=self.pathway if is_dual_stream(self.model) else None)
+                    neuron=neuron_to_recipe(neuron), pathway=self.pathway if is_dual_stream(self.model) else None,
+                    **({"preset": self.preset} if self.preset != "healthy" else {}))
 
     def train_config(self):
         """The :class:`~spikelab.training.TrainConfig` ``spikelab train`` would build for the same choice."""
@@ -221,6 +258,10 @@ class TrainingJob:
     ``run_config`` its complete recipe (what ``config.json`` holds besides the TrainConfig). For a dual-stream model
     trained with its pathway, ``fsnn_acc`` is the test accuracy of the full-spike network alone (pathway removed)
     once the run has finished.
+
+    The training doctor (:class:`~spikelab.analysis.DoctorCallback`, on the first test batch) diagnoses the network
+    before training and after every epoch; its log is ``doctor_log``, up to date when ``"start"`` and each
+    ``"epoch"`` are emitted.
     """
 
     def __init__(self, settings: TrainSettings, *, runs_dir: str | os.PathLike,
@@ -237,6 +278,7 @@ class TrainingJob:
         self.epoch_end_steps: list[int] = []
         self.total_steps = 0
         self.task = BackgroundTask()
+        self.doctor_log: list[dict[str, Any]] = []
         self._listener = listener
         self._meters: tuple[Any, Any] | None = None
         self.model: Any = None
@@ -277,6 +319,8 @@ class TrainingJob:
         import torch
 
         from spikelab import recipe
+        from spikelab.analysis import DoctorCallback
+        from spikelab.losses import get_loss
         from spikelab.metrics import FiringRates, SpikeSample
         from spikelab.training import claim_run, evaluate, fit
 
@@ -291,10 +335,14 @@ class TrainingJob:
             torch.manual_seed(config.seed)  # the weights spikelab train would start from
             net = recipe.build_model(cfg)
             self.model, self.run_config = net, cfg
+            x, y = next(iter(loaders[1]))
+            doctor = DoctorCallback(net, x.transpose(0, 1).contiguous() if cfg["is_event"] else x, y,
+                                    loss=get_loss(s.loss, lam=s.lam), warn=False)
+            self.doctor_log = doctor.log
             sample, rates = SpikeSample(net, max_neurons=256).attach(), FiringRates(net).attach()
             self._meters = (sample, rates)
             try:
-                result = fit(net, loaders, config, callbacks=self._on_event, stop_event=stop_event,
+                result = fit(net, loaders, config, callbacks=[doctor, self._on_event], stop_event=stop_event,
                              run_dir=run.path, run_config=cfg, progress=False)
             finally:
                 sample.detach()

@@ -291,6 +291,12 @@ def _cell(v: Any) -> str:
     return str(v)
 
 
+def _rate(v: Any, name: str) -> str:
+    """A firing rate to three significant digits, trailing zeros kept so that every row reads alike (``0.390``,
+    ``0.588``); ``None`` as ``–``."""
+    return "–" if v is None else f"{real(v, name):#.3g}"
+
+
 def ops_table_figure(
     rows: Sequence[Mapping[str, Any]], *, title: str | None = None, template: str | None = None
 ) -> go.Figure:
@@ -319,8 +325,7 @@ def ops_table_figure(
     columns = [
         [str(r["layer"]) for r in rows] + ["<b>total</b>"],
         [str(r["type"]) for r in rows] + [""],
-        [_cell(None if r["input_rate"] is None else real(r["input_rate"], f"rows[{i}]['input_rate']"))
-         for i, r in enumerate(rows)] + [""],
+        [_rate(r["input_rate"], f"rows[{i}]['input_rate']") for i, r in enumerate(rows)] + [""],
         [_si(real(r["acs"], "acs")) for r in rows] + [f"<b>{_si(totals['acs'])}</b>"],
         [_si(real(r["macs"], "macs")) for r in rows] + [f"<b>{_si(totals['macs'])}</b>"],
         [_energy(real(r["energy_pj"], "energy_pj")) for r in rows] + [f"<b>{_energy(totals['energy_pj'])}</b>"],

@@ -200,7 +200,7 @@ class Dashboard:
                                     "'.jp-Cell, .jp-OutputArea, .jupyter-widgets'), (e) => e.getBoundingClientRect().bottom))")
         size = self.page.viewport_size
         self.page.set_viewport_size({"width": size["width"], "height": int(min(max(height, size["height"]), 6000))})
-        self.page.screenshot(path=str(path), full_page=True)
+        self.page.screenshot(path=str(path), full_page=True, timeout=180_000)  # a page that trains draws slowly
         self.page.set_viewport_size(size)
         return path
 

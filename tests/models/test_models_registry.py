@@ -8,8 +8,8 @@ from spikelab import models
 from spikelab.layers import SeqToANN
 from spikelab.neurons import IF, LIF, NeuronConfig
 
-NAMES = ["mlp", "conv-small", "resnet19", "resnet19-tet", "vggsnn", "spiking-resnet18", "spiking-resnet34", "sew-resnet18",
-         "sew-resnet34", "dsnn-resnet18", "dsnn-resnet34", "dsnn-small"]
+NAMES = ["mlp", "conv-small", "resnet19", "resnet19-tet", "vggsnn", "spiking-resnet18", "spiking-resnet34",
+         "sew-resnet18", "sew-resnet34", "dsnn-resnet18", "dsnn-resnet34", "dsnn-small"]
 
 
 def test_names_lists_every_model():

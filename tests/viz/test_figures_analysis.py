@@ -67,6 +67,10 @@ def test_width_sweep_one_panel_per_family_zero_at_the_floor():
     np.testing.assert_allclose(fig.data[1].customdata, [0.0, 1e-9, 0.0])  # ... its hover says 0
     assert fig.data[2].legendgroup == "with batch norm" and fig.data[2].showlegend is False
     assert _title(fig.layout.xaxis) == "alpha" and _title(fig.layout.xaxis2) == "gamma"
+    # whole numbers on the log axes, not plotly's bare mantissas ("5, 1, 2, 5" for 0.5 .. 5)
+    assert list(fig.layout.xaxis.ticktext) == ["0.5", "1", "2", "5"] and list(fig.layout.xaxis.tickvals) == [
+        0.5, 1, 2, 5]
+    assert list(fig.layout.xaxis2.ticktext) == ["0.5", "1"]
     assert len(fig.layout.shapes) == 2 and fig.layout.shapes[0].y0 == 0.1 and fig.layout.shapes[0].y1 == 10.0
     with pytest.raises(ValueError, match="keys 'param', 'widths' and 'ratios'"):
         width_sweep_figure({"atan": {"widths": [1]}})
@@ -103,3 +107,15 @@ def test_energy_compare_bars_in_millions_and_microjoules():
     assert _title(fig.layout.yaxis) == "operations (millions)" and _title(fig.layout.yaxis2) == "energy (µJ)"
     with pytest.raises(ValueError, match="keys 'acs', 'macs' and 'energy_pj'"):
         energy_compare_figure({"SNN": {"acs": 1.0}})
+
+
+def test_log_ticks_are_the_1_2_5_values_inside_the_range():
+    from spikelab.viz._common import log_ticks
+
+    assert log_ticks(0.1, 5.0) == dict(tickvals=[0.1, 0.2, 0.5, 1, 2, 5],
+                                       ticktext=["0.1", "0.2", "0.5", "1", "2", "5"])
+    assert log_ticks(1.0, 100.0)["ticktext"] == ["1", "2", "5", "10", "20", "50", "100"]
+    assert log_ticks(0.3, 0.4)["tickvals"] == [0.3, 0.4]  # no 1-2-5 value inside: the two ends
+    for lo, hi in ((0.0, 1.0), (2.0, 1.0), (float("nan"), 1.0)):
+        with pytest.raises(ValueError, match="0 < lo <= hi"):
+            log_ticks(lo, hi)

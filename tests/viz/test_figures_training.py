@@ -150,6 +150,7 @@ def test_ops_table_cells_and_totals():
     rows = [
         dict(layer="conv1", type="Conv2d", input_rate=None, acs=0, macs=2.0e8, energy_pj=4.6 * 2.0e8),
         dict(layer="fc", type="Linear", input_rate=0.125, acs=1.69e9, macs=0, energy_pj=0.9 * 1.69e9, params=1234),
+        dict(layer="fc2", type="Linear", input_rate=0.39004, acs=0, macs=0, energy_pj=0),
     ]
     fig = ops_table_figure(rows, title="energy")
     table = fig.data[0]
@@ -157,13 +158,13 @@ def test_ops_table_cells_and_totals():
     assert list(table.header.values) == ["<b>layer</b>", "<b>type</b>", "<b>input rate</b>", "<b>ACs</b>",
                                          "<b>MACs</b>", "<b>energy</b>", "<b>params</b>"]
     cols = [list(c) for c in table.cells.values]
-    assert cols[0] == ["conv1", "fc", "<b>total</b>"]
-    assert cols[2] == ["–", "0.125", ""]
-    assert cols[3] == ["0", "1.69 G", "<b>1.69 G</b>"]
-    assert cols[4] == ["200 M", "0", "<b>200 M</b>"]
+    assert cols[0] == ["conv1", "fc", "fc2", "<b>total</b>"]
+    assert cols[2] == ["–", "0.125", "0.390", ""]  # rates to three significant digits, every row alike
+    assert cols[3] == ["0", "1.69 G", "0", "<b>1.69 G</b>"]
+    assert cols[4] == ["200 M", "0", "0", "<b>200 M</b>"]
     # 0.92 mJ + 1.521 mJ = 2.441 mJ = 2.44e9 pJ
-    assert cols[5] == ["920 µJ", "1.52 mJ", "<b>2.44 mJ</b>"]
-    assert cols[6] == ["–", "1234", ""]
+    assert cols[5] == ["920 µJ", "1.52 mJ", "0 pJ", "<b>2.44 mJ</b>"]
+    assert cols[6] == ["–", "1234", "–", ""]
 
 
 @pytest.mark.parametrize("rows, err, word", [

@@ -1,6 +1,7 @@
 """Panels without a browser: build one, move a control as a person would (set its value), check what is drawn."""
 from __future__ import annotations
 
+import itertools
 import json
 import math
 
@@ -12,6 +13,7 @@ from spikelab import surrogate
 from spikelab.analysis import gradient_flow
 from spikelab.history import History
 from spikelab.viz import _explore, widgets
+from spikelab.viz._live import Throttle
 from spikelab.viz.widgets import NeuronExplorer, RunComparison, SurrogateExplorer, TrainingPanel, TrainSettings
 
 
@@ -150,6 +152,12 @@ def test_training_panel_tet_presets_set_the_papers_lam():
     assert c["tet_preset"].value == "custom"
 
 
+def test_training_panel_before_a_run_draws_empty_plots_with_readable_axes():
+    raster = TrainingPanel().figures["raster"]
+    assert raster.layout.yaxis.range == (0, 64) and raster.layout.yaxis.dtick == 10  # 0, 10, .. 60: not 65 labels
+    assert raster.layout.xaxis.dtick == 1 and raster.layout.yaxis.tickformat == "d"
+
+
 def test_training_panel_trains_draws_and_saves(tmp_path):
     p = TrainingPanel(settings=TrainSettings(model="mlp"), runs_dir=tmp_path, smoke=True)
     assert p.controls["epochs"].value == 1
@@ -188,6 +196,32 @@ def test_training_panel_stop_halts_the_run(tmp_path):
     assert len(p.history.steps) == 3  # no batch after the Stop
     assert p.job.task.state == "stopped" and "stopped after 3 steps" in p.status.value
     assert not p.start_button.disabled and p.stop_button.disabled
+
+
+def test_after_stop_the_status_is_the_next_thing_the_page_gets(tmp_path):
+    # every message to the browser waits behind those before it: once Stop is pressed, no redraw may go out
+    # before "stopped" (the final redraws and the views of the trained network follow it)
+    p = TrainingPanel(settings=TrainSettings(model="mlp", epochs=200), runs_dir=tmp_path)
+    ticks = itertools.count()
+    p._curve_throttle = Throttle(0.5, clock=lambda: next(ticks))  # every step would redraw (a clock of 1 s a call)
+    p._spike_throttle = Throttle(0.5, clock=lambda: next(ticks))
+    sent: list[str] = []
+    draw = p._draw
+    p._draw = lambda key, fig: (sent.append(f"draw {key}"), draw(key, fig))
+    p.status.observe(lambda ch: sent.append(ch["new"].split()[0]), "value")
+    on_job = p._on_job
+
+    def press_stop_before_step_3_is_drawn(event, job):
+        if event == "step" and len(job.history.steps) == 3:
+            p.stop()
+        on_job(event, job)
+
+    p._on_job = press_stop_before_step_3_is_drawn
+    assert p.start() and p.wait(60)
+    assert "draw curves" in sent[sent.index("training"):sent.index("stopping...")]  # steps 1-2 were drawn
+    after = sent[sent.index("stopping...") + 1:]
+    assert after[0] == "stopped" and {"draw curves", "draw raster", "draw rates"} <= set(after[1:]), sent
+    assert len(p.history.steps) == 3 and p.figures["curves"].data[0].x[-1] == 3  # the end drew the last step
 
 
 def test_stop_as_the_run_ends_keeps_the_final_status(tmp_path):

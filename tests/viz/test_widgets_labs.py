@@ -203,6 +203,15 @@ def test_training_panel_neuron_controls_reach_the_trained_model(tmp_path):
     assert TrainingPanel(runs_dir=tmp_path).settings().neuron is None  # without the box: the model's default
 
 
+def test_neuron_box_gives_the_recipe_the_values_its_readouts_show(tmp_path):
+    p = TrainingPanel(runs_dir=tmp_path, neuron_controls=True)
+    n = p.neuron_controls
+    n["v_th"].value, n["decay"].value = 1.0 - 4 * 0.05, 0.1 + 0.2  # what a browser slider sends: 0.7999..., 0.3000...4
+    assert (n["v_th"].value, n["decay"].value) != (0.8, 0.3)
+    cfg = p.settings().neuron
+    assert (cfg.v_th, cfg.decay) == (0.8, 0.3)
+
+
 def test_training_panel_uses_the_settings_limit(tmp_path):
     p = TrainingPanel(settings=TrainSettings(model="mlp", limit=40, batch_size=20, epochs=1), runs_dir=tmp_path)
     assert p.settings().limit == 40

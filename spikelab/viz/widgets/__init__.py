@@ -7,7 +7,8 @@ expression of a cell (its root widget is ``panel.widget``):
   input current change;
 - :class:`SurrogateExplorer`: a surrogate family and width, its derivative, and the gradient flow through a deep
   spiking MLP at initialisation (vanishing / exploding with depth, SPEC section 2);
-- :class:`TrainingPanel`: train a small spiking network in the background with live curves, raster and rates;
+- :class:`TrainingPanel`: train a small spiking network in the background with live curves, raster and rates,
+  and the training doctor's findings (a "break it" network shows it at work);
 - :class:`RunComparison`: learning curves of run folders written by ``spikelab train`` or a training panel;
 - :class:`EncodingExplorer`: an image turned into spikes by the direct, rate or latency code (lab 02);
 - :class:`NetworkInspector`: a trained network's hidden membranes, rasters, rates, accuracy against time steps and
@@ -78,7 +79,8 @@ class Playground(Panel):
         self.training.on_finish.append(lambda _panel: self.runs.refresh())
         sections = [
             ("Train a spiking network", "Pick a model, a loss, the neuron and its surrogate gradient, press Start, "
-             "and watch it learn.", self.training),
+             "and watch it learn. The training doctor says what stops a network from learning: set the network to "
+             "'break it' (a threshold far too high, a surrogate far too narrow) to see it at work.", self.training),
             ("Inside the trained network", "Once a run ends: its membranes and spikes on one test image, its firing "
              "rates, how accuracy grows with the time steps read, and which digits it confuses.", self.inspector),
             ("Operations and energy", "What the trained network costs per image against its ANN twin (same weights, "

@@ -23,8 +23,9 @@ class RunComparison(Panel):
     (running, finished, stopped, failed, interrupted); a run that cannot be read is shown as unreadable. The table
     shows each run's recipe beside its results (a run without a stored neuron, from before it was recorded, shows
     its model's default neuron), under a line with the name format and defaults that ``spikelab train`` and the
-    training panel share. The run list grows to fit long names; the legend sits under the plots so that long
-    names never narrow them (names longer than ``LEGEND_CHARS`` are shortened there, in the middle).
+    training panel share. The run list spans the width beside the controls, so long names fit; the plots span the
+    panel's width, with the legend under them so that long names never narrow them (names longer than
+    ``LEGEND_CHARS`` are shortened there, in the middle).
     """
 
     def __init__(self, *, root: str | os.PathLike = "runs", preselect: int = 3) -> None:
@@ -39,18 +40,18 @@ class RunComparison(Panel):
                                            tooltip="write each selected run's network to <run>/model.nir"),
                                   "export-nir")
         self.select = _css(W.SelectMultiple(options=[], rows=8, description="runs", style=_STYLE,
-                                            layout=W.Layout(width="auto", min_width="320px")), "run-select")
+                                            layout=W.Layout(flex="1", width="auto", min_width="320px")),
+                           "run-select")
         self.level = _css(W.ToggleButtons(options=["epochs", "steps"], value="epochs", description="per",
                                           style={"description_width": "110px", "button_width": "90px"}), "level")
         self.table = _css(W.HTML(), "run-table")
         self.defaults = _css(W.HTML(shared_defaults_html()), "run-defaults")
         self.histories: dict[str, History] = {}
         out = self._output("run-curves", "340px")
-        controls = _controls("Runs", self.root, self.refresh_button, self.select, self.level, self.export_button)
-        controls.layout.width, controls.layout.max_width = "auto", "45%"  # the run list grows with long names
-        self.widget = _css(W.HBox([controls, W.VBox([self.message, out, self.defaults, self.table],
-                                                    layout=W.Layout(flex="1", min_width="0"))]),
-                           "run-comparison")
+        controls = _controls("Runs", self.root, self.refresh_button, self.level, self.export_button)
+        # the run list takes the width beside the controls (long names fit) and the plots the page's whole width
+        self.widget = _css(W.VBox([W.HBox([controls, self.select], layout=W.Layout(width="100%")),
+                                   self.message, out, self.defaults, self.table]), "run-comparison")
         self.refresh_button.on_click(lambda _b: self.refresh())
         self.export_button.on_click(lambda _b: self.export_nir())
         self._hold = False

@@ -15,8 +15,9 @@ from spikelab import surrogate as _surrogate
 from spikelab.history import History
 from spikelab.losses import TET_PRESETS
 from spikelab.neurons import RESET_MODES, NeuronConfig, tau_from_decay
-from spikelab.viz._live import TRAIN_DATASETS, TRAIN_MODELS, Throttle, TrainingJob, TrainSettings
-from spikelab.viz._common import add_hint
+from spikelab.viz._doctor import PRESET_LABELS, findings_html
+from spikelab.viz._live import TRAIN_DATASETS, TRAIN_MODELS, Throttle, TrainingJob, TrainSettings, prewarm
+from spikelab.viz._common import add_hint, integer_ticks
 from spikelab.viz.figures import curves_figure, firing_rate_figure, raster_figure
 from spikelab.viz.widgets._base import (
     _follow_family, _surrogate_of, _width_slider,
@@ -36,9 +37,12 @@ class TrainingPanel(Panel):
     :class:`~spikelab.viz._live.TrainingJob` (``spikelab.training.fit`` in a thread, so the page stays responsive);
     Stop sets its stop event, which ``fit`` checks before every batch. Each run is written to a run folder under
     ``runs_dir``, which :class:`RunComparison` reads, and is a run like one of ``spikelab train`` (same defaults,
-    names and settings): ``spikelab eval`` and ``spikelab train --resume`` take it. Loss and accuracy per step (and on the test split per epoch)
-    redraw at most twice a second, the raster (first sample of the latest batch, in the layer picked) and the
-    firing rates every 1.5 s: each redraw costs the browser a render, and a backlog of them delays Stop.
+    names and settings): ``spikelab eval`` and ``spikelab train --resume`` take it. Loss and accuracy per step
+    (and on the test split per epoch) redraw at most twice a second, the raster (first sample of the latest batch,
+    in the layer picked) and the firing rates every 1.5 s: each redraw costs the browser a render, and every
+    message waits in the page behind those before it. Once Stop is pressed nothing more is redrawn until the run
+    has ended; then the status ("stopped after ...") goes out first, before the final redraws and the views of the
+    trained network (``benchmarks/bench_stop.py`` measures the delay).
     ``smoke=True`` trains on ``SMOKE_LIMIT`` samples for one epoch (otherwise on ``settings.limit`` samples per
     split, all if None). ``neuron_controls=True`` adds a "Neuron" box (decay, threshold, reset, surrogate and its
     width) whose settings every spiking layer of the next run gets, starting from ``settings.neuron``.
@@ -48,6 +52,9 @@ class TrainingPanel(Panel):
     For the dual-stream ``dsnn-small`` the "accumulation pathway" box trains with the pathway (dual-stream training,
     SPEC section 5; both heads in the loss) or without it; with it, the final status also gives the full-spike
     network's accuracy alone.
+    The training doctor's findings (``findings``, a short list with advice) appear before training and after each
+    epoch; the ``network`` control picks the network as built or broken on purpose ("break it", applied after the
+    neuron settings).
     """
 
     def __init__(self, *, settings: TrainSettings | None = None, runs_dir: str | os.PathLike = "runs",
@@ -77,6 +84,7 @@ class TrainingPanel(Panel):
                                    layout=W.Layout(width="320px")), "lr"),
             "pathway": _css(W.Checkbox(value=s.pathway, description="accumulation pathway (dsnn)", indent=False,
                                        disabled=not s.model.startswith("dsnn")), "pathway"),
+            "preset": _dropdown("preset", "network", [(v, k) for k, v in PRESET_LABELS.items()], s.preset),
         }
         self._batch_size, self._limit = s.batch_size, s.limit
         self.neuron_controls = self._neuron_controls(s.neuron) if neuron_controls else {}
@@ -102,12 +110,14 @@ class TrainingPanel(Panel):
                          self.status, self.layer)
         if self.neuron_controls:
             left = W.VBox([left, _controls("Neuron (every spiking layer)", *self.neuron_controls.values())])
-        right = W.VBox([self.message, curves, W.HBox([raster, rates])], layout=W.Layout(flex="1"))
+        self.findings = _css(W.HTML(findings_html([])), "findings")
+        right = W.VBox([self.message, self.findings, curves, W.HBox([raster, rates])], layout=W.Layout(flex="1"))
         self.widget = _css(W.HBox([left, right]), "training")
         self.layer.observe(lambda _change: self._draw_raster(), "value")  # also once the run has ended
         self._redraw_curves()
         self._draw_raster()
         self._draw_rates()
+        prewarm()  # the imports Start needs load while the page renders
 
     def _apply_preset(self, name: str) -> None:
         """A TET preset sets the loss to TET and lam to the paper's value (phi stays 1 = the models' v_th)."""
@@ -139,15 +149,18 @@ class TrainingPanel(Panel):
                              lam=float(c["lam"].value), T=int(c["T"].value), epochs=int(c["epochs"].value),
                              lr=c["lr"].value, batch_size=self._batch_size,
                              limit=SMOKE_LIMIT if self.smoke else self._limit, neuron=self.neuron_config(),
-                             pathway=bool(c["pathway"].value))
+                             pathway=bool(c["pathway"].value), preset=c["preset"].value)
 
     def neuron_config(self) -> NeuronConfig | None:
         """The neuron the "Neuron" controls describe (None without them: the model's default)."""
         n = self.neuron_controls
         if not n:
             return None
-        return NeuronConfig(kind="lif", decay=float(n["decay"].value), v_th=float(n["v_th"].value),
-                            reset=n["reset"].value, surrogate=_surrogate_of(n["surrogate"], n["width"]))
+        # the sliders move in steps of 0.05, which the browser adds in binary (1.0 - 4 * 0.05 = 0.7999999999999999):
+        # the recipe gets the value the readout shows
+        decay, v_th = (round(float(n[k].value), 6) for k in ("decay", "v_th"))
+        return NeuronConfig(kind="lif", decay=decay, v_th=v_th, reset=n["reset"].value,
+                            surrogate=_surrogate_of(n["surrogate"], n["width"]))
 
     def _neuron_controls(self, start: NeuronConfig | None) -> dict[str, W.Widget]:
         cfg = start if start is not None else NeuronConfig()
@@ -185,6 +198,7 @@ class TrainingPanel(Panel):
         self.job = TrainingJob(settings, runs_dir=self.runs_dir, listener=self._on_job)
         self.progress.value, self.progress.bar_style = 0, ""
         self.status.value = "loading data and building the model..."
+        self.findings.value = findings_html([])
         self.start_button.disabled, self.stop_button.disabled = True, False
         self._curve_throttle.reset()
         self._spike_throttle.reset()
@@ -201,6 +215,7 @@ class TrainingPanel(Panel):
             if self.job is not None and self.running and self.job.task.state == "running":
                 self.job.stop()
                 self.status.value = "stopping..."
+                self.stop_button.disabled = True  # pressed once is enough; Start comes back when the run has ended
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the run to end; True if it has ended (or none was started) within ``timeout`` seconds."""
@@ -210,14 +225,17 @@ class TrainingPanel(Panel):
         # runs in the training thread; setting widget values and Output contents is safe from there
         if job is not self.job:
             return
+        if event in ("step", "epoch") and job.task.stop_event.is_set():
+            return  # Stop was pressed: no redraw may queue ahead of "stopped", and the end redraws everything
         if event == "start":
             self.progress.max = max(job.total_steps, 1)
             self.status.value = f"training {job.run_dir.name}"
+            self.findings.value = findings_html(job.doctor_log, running=True)
         elif event == "step":  # every message costs the browser a render: progress moves with the curves
             if self._curve_throttle.ready():
                 self.progress.value = job.history.steps[-1]["step"]
                 self._redraw_curves()
-            if self._spike_throttle.ready():
+            if not job.task.stop_event.is_set() and self._spike_throttle.ready():  # Stop pressed while drawing
                 self._redraw_spikes()
         elif event == "epoch":
             e = job.history.epochs[-1]
@@ -226,6 +244,7 @@ class TrainingPanel(Panel):
                                  + (f", test acc {test:.3f}" if test is not None else ""))
             if self._curve_throttle.ready():
                 self._redraw_curves()
+            self.findings.value = findings_html(job.doctor_log, running=True)
         elif event == "end":
             self._finished(job)
 
@@ -269,8 +288,9 @@ class TrainingPanel(Panel):
         """The raster of the layer picked, from the last spikes recorded (also after the run has ended)."""
         if not self.spikes:
             fig = raster_figure(np.zeros((1, 1), dtype=np.int8), title="spikes of one sample")
-            fig.update_xaxes(range=[0, 4])
-            fig.update_yaxes(range=[0, 64])
+            # the axes of a typical run, ticked for that range (not for the one-row placeholder: 65 crowded labels)
+            fig.update_xaxes(range=[0, 4], **integer_ticks(4))
+            fig.update_yaxes(range=[0, 64], **integer_ticks(64))
             add_hint(fig, "spikes of one training image,<br>in the layer picked, appear here")
         else:
             layers = list(self.spikes)
@@ -307,6 +327,7 @@ class TrainingPanel(Panel):
                                      + (f"; saved as {job.run_dir.name}" if job.run_dir is not None else ""))
                 self.progress.bar_style = "success" if task.state == "done" else "warning"
         self.progress.value = len(job.history.steps)
+        self.findings.value = findings_html(job.doctor_log)
         self._redraw_curves()
         self._redraw_spikes()
         for fn in self.on_finish:
