@@ -149,12 +149,26 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def is_dashboard(notebook: str | os.PathLike) -> bool:
+    """True if ``notebook`` is one of spikelab's shipped dashboards (:func:`spikelab.dashboards.names`)."""
+    path = Path(notebook)
+    return path.is_file() and path.suffix == ".ipynb" and path.resolve().parent == dashboards.HERE.resolve()
+
+
 def voila_command(notebook: str | os.PathLike, *, host: str = DEFAULT_HOST, port: int = DASHBOARD_PORT,
                   open_browser: bool = True, preheat: bool = True, cull_idle_s: int = CULL_IDLE_S,
                   cull_interval_s: int | None = None, max_kernels: int = MAX_KERNELS,
                   token: str | None = None) -> list[str]:
     """The Voila command line serving ``notebook`` (a file, or a folder of notebooks) with spikelab's template; run
     it with the environment of :func:`voila_env`.
+
+    How pages render: one of spikelab's dashboards (one panel, one widget per page) is preheated (``preheat``: a
+    kernel runs it ahead of the first visitor, whose page is then ready at once). Any other page (a lab, a folder, a
+    notebook of your own) is rendered progressively: the page opens at once and each cell's output appears as the
+    kernel reaches it. A page that shows many widgets must not be rendered in one go: Voila's one-go page then asks
+    for every widget's model at once, ipywidgets' ``get_model`` gives each request a fixed 2 s, and while the
+    first widgets draw their plotly figures the last requests run out ("Error displaying widget: model not
+    found"). Progressive rendering adds each output only once its model has arrived.
 
     Kernels are managed by :class:`spikelab.serve_kernels.CappedKernelManager`: one without a page for
     ``cull_idle_s`` seconds is shut down (checked every ``cull_interval_s`` seconds, default a third of
@@ -178,8 +192,10 @@ def voila_command(notebook: str | os.PathLike, *, host: str = DEFAULT_HOST, port
             f"--KernelManager.shutdown_wait_time={KERNEL_SHUTDOWN_WAIT_S}"]
     if token is not None:
         cmd.append(f"--Voila.token={token}")
-    if preheat and Path(notebook).is_file():  # one kernel runs the notebook ahead of the first visitor
+    if preheat and is_dashboard(notebook):  # one kernel runs the notebook ahead of the first visitor
         cmd += ["--preheat_kernel=True", "--pool_size=1"]
+    else:  # Voila refuses the two together
+        cmd.append("--VoilaConfiguration.progressive_rendering=True")
     if not open_browser:
         cmd.append("--no-browser")
     return cmd

@@ -16,6 +16,8 @@ import pytest
 
 from spikelab import dashboards, serve
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 @pytest.fixture
 def parser():
@@ -72,9 +74,24 @@ def test_voila_command_binds_locally_and_respects_the_flags():
     assert cmd[:4] == [sys.executable, "-m", "voila", str(nb)]
     assert "--port=9123" in cmd and "--Voila.ip=127.0.0.1" in cmd and "--no-browser" in cmd
     assert "--Voila.port_retries=0" in cmd and "--preheat_kernel=True" in cmd
+    assert "--VoilaConfiguration.progressive_rendering=True" not in cmd  # Voila refuses it with preheating
     folder = serve.voila_command(dashboards.HERE, host="0.0.0.0")
     assert "--Voila.ip=0.0.0.0" in folder and "--no-browser" not in folder
     assert "--preheat_kernel=True" not in folder  # a folder has no single notebook to preheat
+
+
+@pytest.mark.parametrize("where", ["lab", "folder", "own", "no-preheat"])
+def test_voila_command_renders_every_page_but_a_dashboard_progressively(where, tmp_path):
+    """A page of many widgets (a lab) rendered in one go loses its last widgets ("model not found"): only the
+    shipped one-panel dashboards are preheated, everything else renders progressively."""
+    own = tmp_path / "mine.ipynb"
+    own.write_text("{}")
+    nb = {"lab": ROOT / "labs" / "03_surrogate_gradients.ipynb", "folder": ROOT / "labs", "own": own,
+          "no-preheat": dashboards.path("neuron")}[where]
+    cmd = serve.voila_command(nb, preheat=where != "no-preheat")
+    assert "--VoilaConfiguration.progressive_rendering=True" in cmd
+    assert not any(flag.startswith(("--preheat_kernel", "--pool_size")) for flag in cmd)
+    assert serve.is_dashboard(dashboards.path("playground")) and not serve.is_dashboard(own)
 
 
 def test_lab_command_is_offline(tmp_path):

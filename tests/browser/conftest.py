@@ -136,6 +136,13 @@ class Dashboard:
         self.page.on("request", lambda r: self.requests.append(r.url))
         self.page.on("websocket", lambda ws: self.requests.append(ws.url))
         self.page.goto(f"{server.url}/voila/render/{name}.ipynb", timeout=PAGE_LOAD_S * 1000)
+        self.wait_executed()
+
+    def wait_executed(self) -> None:
+        """Wait until the kernel has run every cell: pages render progressively, each cell's placeholder
+        ("skeleton") giving way to its output area as its result arrives."""
+        self.wait_until("() => document.querySelector('.jp-Cell-outputWrapper') !== null"
+                        " && document.querySelector('.voila-skeleton-container') === null", timeout_s=PAGE_LOAD_S)
 
     def off_machine_requests(self) -> list[str]:
         """Requests to anything but the server (``data:``/``blob:`` URLs stay in the page)."""

@@ -24,26 +24,11 @@ PLOTS = {
 EXERCISES = 3  # answer boxes per lab in part 1
 
 
-def _widgets_failed(d) -> bool:
-    """True if the page's widget manager lost its models: on a starved CPU the kernel's answer to "send me every
-    widget" can miss the manager's fixed 4 s deadline (ipywidgets' CONTROL_COMM_TIMEOUT), and the fallback leaves
-    widgets unshown ("Error displaying widget: model not found"). Nothing in a lab causes or can prevent that."""
-    return (any("widget model not found" in e for e in d.console_errors)
-            or "Error displaying widget" in d.page.inner_text("body"))
-
-
 def _open_clean(open_lab, name: str):
-    """Open lab ``name``, wait for all its plots, and check what every visitor sees first (one reload if the
-    browser's widget manager timed out while loading, see :func:`_widgets_failed`)."""
-    every = " && ".join(f"document.querySelector('.spikelab-{css}')" for css in PLOTS[name])
-    for attempt in (1, 2):
-        d = open_lab(name)
-        d.wait_until(f"() => ({every}) || document.body.innerText.includes('Error displaying widget')",
-                     timeout_s=PAGE_LOAD_S)
-        if not _widgets_failed(d) or attempt == 2:
-            break
-        print(f"{name}: the widget manager timed out loading the widgets; reloading once")
-        d.close()
+    """Open lab ``name``, wait for all its plots, and check what every visitor sees first. Labs render
+    progressively (:func:`spikelab.serve.voila_command`); rendered in one go, the last widgets of a lab were lost
+    ("Error displaying widget: model not found", which :meth:`Dashboard.assert_clean` catches)."""
+    d = open_lab(name)
     for css in PLOTS[name]:
         d.wait_plot(css)
     empty = [css for css in PLOTS[name] if not d.has_data(css)]

@@ -26,6 +26,7 @@ LABS = sorted((ROOT / "labs").glob("*.ipynb"))
 NOTEBOOKS = sorted(dashboards.HERE.glob("*.ipynb")) + LABS
 TIMEOUT_S = 300
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
 # lab -> {exercise variable: (right answer, wrong answer)}, as a learner would type them. An answer starting with
 # "=" is Python evaluated in the lab's kernel (lab 04's depends on the run it trained).
@@ -91,11 +92,16 @@ def test_notebook_runs_in_smoke_mode(path, tmp_path, monkeypatch):
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     errors = [o for o in outputs if o.get("output_type") == "error"]
     assert not errors, errors
-    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
+    assert any(WIDGET_MIME in o.get("data", {}) for o in outputs)
     # a figure as a bare cell result breaks in Voila ("setData is not a function"): figures go through widgets
     bare = [c.source.splitlines()[-1] for c in nb.cells if c.cell_type == "code"
             for o in c.get("outputs", []) if PLOTLY_MIME in o.get("data", {})]
     assert not bare, f"show these figures with spikelab.viz.widgets.plot(fig): {bare}"
+    # Voila renders labs progressively (spikelab.serve.voila_command): it shows a cell's outputs up to the first
+    # widget whose model has not reached the page yet, then only that widget once it has; what follows is lost
+    lost = [c.source.splitlines()[-1] for c in nb.cells if c.cell_type == "code"
+            if any(WIDGET_MIME in o.get("data", {}) for o in c.get("outputs", [])[:-1])]
+    assert not lost, f"a widget must be its cell's last output (put several in one ipywidgets.VBox): {lost}"
     if is_lab:
         assert "answers checked" in "".join(o.get("text", "") for o in nb.cells[-1].outputs)
 
