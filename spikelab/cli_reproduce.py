@@ -17,7 +17,8 @@ def add_reproduce(sub: argparse._SubParsersAction) -> None:
                     "what docs/RESULTS.md reports.",
     )
     p.add_argument("name", nargs="?", default=None, metavar="NAME", help="the reproduction (omit to list them)")
-    p.add_argument("--size", default="full", choices=("smoke", "full"), help="budget (default: full)")
+    p.add_argument("--size", default="full", choices=("smoke", "lab", "full"),
+                   help="budget (default: full; lab: a few minutes on a laptop, where the reproduction offers it)")
     p.add_argument("--seeds", type=int, default=None, metavar="N", help="number of seeds (default: the size's own)")
     p.add_argument("--out", default="runs/reproduce", metavar="DIR",
                    help="folder for the runs and tables (default: runs/reproduce)")

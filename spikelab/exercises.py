@@ -288,6 +288,104 @@ def check_steps_needed(answer: object, *, accuracies: Sequence[float] | None, wi
                           f"Hint: find the first step whose accuracy is at least {best - within:.1%}")
 
 
+# ------------------------------------------------------------ labs 06, 08, 09: TET, pretraining, event data
+__all__ += ["check_loss_value", "check_epoch_steps_ratio", "check_ramp", "check_pipe_time_fraction",
+            "check_nmnist_event", "check_event_stem"]
+
+
+def check_loss_value(answer: object, *, outputs: Sequence[Sequence[float]], target: int, loss: str,
+                     lam: float = 0.0, phi: float = 1.0) -> Verdict:
+    """SDT's or TET's loss (``loss`` ``"sdt"``/``"tet"``) of one sample's per-step logits ``outputs`` ``[T][C]``
+    with class ``target``, in nats, computed by :mod:`spikelab.losses` (SPEC section 3)."""
+    from spikelab.losses import get_loss
+
+    o = torch.tensor(outputs, dtype=torch.float64)
+    if o.dim() != 2:
+        raise ValueError(f"outputs must be a [T][C] table of logits, got shape {tuple(o.shape)}")
+    want = float(get_loss(loss, lam=lam, phi=phi)(o[:, None, :], torch.tensor([target])))
+    hint = ("SDT averages the logits over time first, then takes one cross-entropy: -log softmax(mean_t O[t])[y]"
+            if loss == "sdt" else "TET takes the cross-entropy of every step's logits, -log softmax(O[t])[y], and "
+            "averages those" + (f"; then (1 - lam) times that plus lam times the mean of (O - phi)^2" if lam else ""))
+    return check_value(answer, want, name=f"the {loss.upper()} loss in nats", rel_tol=5e-3, hint=hint)
+
+
+def check_epoch_steps_ratio(answer: object, *, phases: Sequence[tuple[int, int]], scratch: tuple[int, int]) -> Verdict:
+    """Cost of time inheritance training against training from scratch, counted in epoch-steps (epochs x T):
+    ``sum(epochs_i T_i) / (epochs_scratch T_scratch)`` for ``phases`` ``[(epochs, T), ...]`` (SPEC section 3)."""
+    want = sum(e * t for e, t in phases) / (scratch[0] * scratch[1])
+    return check_value(answer, want, name="the cost ratio", rel_tol=1e-2,
+                       hint="an epoch at T steps runs the network T times per image: add epochs x T over the "
+                            "phases and divide by the scratch run's epochs x T")
+
+
+def check_ramp(answer: object, *, epoch: float, length: float = 100.0, v_th: float = 0.5,
+               quantity: str = "slope") -> Verdict:
+    """The clipped ramp of pipe-S at ``epoch`` (SPEC section 4): its lower bound ``"a"``, upper bound ``"b"`` or
+    ``"slope"`` ``1 / (b - a)``, from :class:`spikelab.transfer.RampSchedule`."""
+    from spikelab.transfer import RampSchedule
+
+    a, b = RampSchedule(length=length).bounds(epoch, v_th)
+    want = {"a": a, "b": b, "slope": 1.0 / (b - a)}
+    if quantity not in want:
+        raise ValueError(f"quantity must be 'a', 'b' or 'slope', got {quantity!r}")
+    return check_value(answer, want[quantity], name=f"the ramp's {quantity} at epoch {epoch:g}", rel_tol=1e-2,
+                       hint=f"a = min(e / (2 L), 0.49) and b = 1 - e / (2 L) for v_th = 0.5 (L = {length:g}); "
+                            "the slope is 1 / (b - a)")
+
+
+def check_pipe_time_fraction(answer: object, *, pretrain_epochs: int, ann_epoch_cost: float, finetune_epochs: int,
+                             scratch_epochs: int) -> Verdict:
+    """pipe-S's time to accuracy as a fraction of training the SNN from scratch, counted in SNN epochs: pretraining
+    costs ``ann_epoch_cost`` of an SNN epoch per epoch, then ``finetune_epochs`` SNN epochs, against
+    ``scratch_epochs`` SNN epochs."""
+    want = (pretrain_epochs * ann_epoch_cost + finetune_epochs) / scratch_epochs
+    return check_value(answer, want, name="the fraction of the scratch run's time", rel_tol=1e-2,
+                       hint="count everything in SNN epochs: the pretraining counts too, at its lower cost per "
+                            "epoch")
+
+
+def check_nmnist_event(answer: object, *, record: str) -> Verdict:
+    """The event encoded by one 5-byte N-MNIST record (hex, e.g. ``"0c 1f 80 01 2c"``) as ``(x, y, p, t_us)``,
+    decoded by :func:`spikelab.data.nmnist.decode_nmnist`."""
+    from spikelab.data.nmnist import decode_nmnist
+
+    ev = decode_nmnist(bytes.fromhex(record))
+    if len(ev) != 1:
+        raise ValueError(f"record must encode exactly one event (not an overflow marker), got {record!r}")
+    want = (int(ev["x"][0]), int(ev["y"][0]), int(ev["p"][0]), int(ev["t"][0]))
+    if is_unanswered(answer):
+        return _your_turn("give x, y, p, t as four whole numbers, e.g. 3, 7, 1, 500")
+    try:
+        items = answer.strip("()[] ").replace(",", " ").split() if isinstance(answer, str) else answer
+        got = tuple(int(v) for v in items)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        return Verdict(False, f"give four whole numbers x, y, p, t, not {answer!r}")
+    if got == want:
+        return Verdict(True, f"correct: x = {want[0]}, y = {want[1]}, {'ON' if want[2] else 'OFF'} (p = {want[2]}), "
+                             f"t = {want[3]} µs")
+    wrong = [n for n, g, w in zip(("x", "y", "p", "t"), got, want) if g != w] if len(got) == 4 else ["the count"]
+    return Verdict(False, f"not quite: {', '.join(wrong)} {'is' if len(wrong) == 1 else 'are'} off. Hint: byte 0 "
+                          "is x, byte 1 is y, the top bit of byte 2 is p, and the low 7 bits of byte 2 then bytes "
+                          "3 and 4 make t (t = (b2 & 0x7F) * 65536 + b3 * 256 + b4)")
+
+
+def check_event_stem(answer: object, *, kernel: Sequence[float]) -> Verdict:
+    """The weight of the 2-channel event stem at one kernel position, for a static stem whose weights at that
+    position over its input channels are ``kernel``: their mean, as :func:`spikelab.transfer.event_stem` sets
+    both the ON and the OFF channel (SPEC section 4)."""
+    from torch import nn
+
+    from spikelab.transfer import event_stem
+
+    conv = nn.Conv2d(len(kernel), 1, 1, bias=False)
+    with torch.no_grad():
+        conv.weight.copy_(torch.tensor(kernel, dtype=torch.float32).view(1, -1, 1, 1))
+    new = event_stem(conv, 2)
+    want = float(new.weight.detach()[0, 0, 0, 0])
+    return check_value(answer, want, name="the ON (and OFF) weight", rel_tol=1e-3,
+                       hint="both event channels start from the same kernel: the pretrained kernel averaged over "
+                            "its input channels")
+
 # ------------------------------------------------------------------------------------- lab 05: convolutional SNNs
 def check_conv_macs(answer: object, *, in_channels: int, out_channels: int, kernel: int, size: int) -> Verdict:
     """Multiply-accumulates of one ``kernel x kernel`` convolution (stride 1, same padding) on a ``size x size``

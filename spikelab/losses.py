@@ -94,6 +94,16 @@ def rate_accuracy(outputs: torch.Tensor, targets: torch.Tensor) -> float:
     return (rate_predict(outputs) == targets).float().mean().item()
 
 
+def per_step_accuracy(outputs: torch.Tensor, targets: torch.Tensor) -> list[float]:
+    """Accuracy of each step's own output, ``argmax O[t] == y``, for ``t = 0 .. T-1``: ``[T, B, C]`` -> ``[T]``.
+
+    TET trains every ``O[t]`` to classify on its own (SPEC section 3); SDT trains only their mean, so a single step
+    of an SDT network may be a poor classifier even when the mean is a good one.
+    """
+    _check_outputs_targets(outputs, targets, allow_per_step=False)
+    return (outputs.argmax(-1) == targets.unsqueeze(0)).float().mean(1).tolist()
+
+
 #: the attribute through which a model with auxiliary heads finds where to put their logits (None: nowhere)
 AUX_SINK = "aux_sink"
 

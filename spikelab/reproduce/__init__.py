@@ -7,6 +7,9 @@ its training runs under ``OUT/NAME/runs/`` (open them in the run comparison: ``s
 
 Sizes: ``"smoke"`` (seconds, a tiny budget: checks that the reproduction runs end to end; the test suite uses it)
 and ``"full"`` (the size whose numbers ``docs/RESULTS.md`` reports, each under about 30 minutes on a 2-core CPU).
+A reproduction may also offer ``"lab"`` (a few minutes on a laptop: one seed, a smaller network and subset), the
+size a lab re-runs before comparing with ``docs/RESULTS.md`` (:func:`reported` reads that file's table);
+``Reproduction.sizes`` lists what each one offers.
 
 ``spikelab reproduce`` lists the reproductions; ``spikelab reproduce NAME [--size smoke]`` runs one. The labs call
 the same functions at a size that fits a lab. Reproductions sit on top of the package: nothing below imports them.
@@ -21,11 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from spikelab._checks import check_choice
+from spikelab.reproduce.reported import reported
 from spikelab.reproduce.table import Table, machine_info, mean_spread
 
-__all__ = ["Reproduction", "Table", "SIZES", "register", "names", "get", "run", "machine_info", "mean_spread"]
+__all__ = ["Reproduction", "Table", "SIZES", "register", "names", "get", "run", "machine_info", "mean_spread",
+           "reported"]
 
-SIZES = ("smoke", "full")
+SIZES = ("smoke", "lab", "full")
 
 #: modules that register reproductions when imported (each calls :func:`register` at import time)
 MODULES: list[str] = [
@@ -45,6 +50,7 @@ class Reproduction:
 
     ``fn(size=..., out=Path, seeds=int | None, progress=bool) -> Table``: ``size`` is one of :data:`SIZES`;
     ``out`` is the folder to write runs into (it exists); ``seeds=None`` takes the size's default number of seeds.
+    ``sizes``: the sizes it offers (every reproduction offers ``"smoke"`` and ``"full"``; ``"lab"`` is optional).
     """
 
     name: str  # e.g. "tet-vs-sdt"
@@ -52,6 +58,11 @@ class Reproduction:
     paper: str  # the paper, e.g. "Deng et al., ICLR 2022"
     spec: str  # where SPEC states the method and numbers, e.g. "SPEC section 3"
     fn: Callable[..., Table]
+    sizes: tuple[str, ...] = ("smoke", "full")
+
+    def __post_init__(self) -> None:
+        if isinstance(self.sizes, str) or not {"smoke", "full"} <= set(self.sizes) <= set(SIZES):
+            raise ValueError(f"sizes must hold 'smoke' and 'full', and only sizes of {SIZES}, got {self.sizes!r}")
 
 
 _REGISTRY: dict[str, Reproduction] = {}
@@ -94,6 +105,8 @@ def run(
     """
     rep = get(name)
     check_choice(size, "size", SIZES)
+    if size not in rep.sizes:
+        raise ValueError(f"size must be one of {list(rep.sizes)} for reproduction {name!r}, got {size!r}")
     if seeds is not None and (isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1):
         raise ValueError(f"seeds must be an int >= 1 or None, got {seeds!r}")
     folder = Path(out) / name

@@ -35,6 +35,9 @@ SIZES = {
 }
 PAPER = {"scratch": "ES-ImageNet, ResNet-18 LIF from scratch: 39.89",
          "pretrained": "with ImageNet pretraining: 43.74 (+3.85)"}
+# lab: what lab 09 re-runs, a few minutes on a laptop (one seed, narrower convs, 300 event samples per split)
+SIZES["lab"] = (Budget("fashion-mnist", 1000, (8, 16), epochs=2, seeds=1),
+                Budget("fashion-mnist-events", 300, (8, 16), epochs=3, seeds=1), 1)
 
 
 def reproduce(*, size: str, out: Path, seeds: int | None, progress: bool) -> Table:
@@ -107,4 +110,4 @@ def reproduce(*, size: str, out: Path, seeds: int | None, progress: bool) -> Tab
 
 
 register(Reproduction("pipe-d", "pipe-D (static pretraining, event stem, frozen body) against events from scratch",
-                      "Lin et al., TNNLS", "SPEC section 4", reproduce))
+                      "Lin et al., TNNLS", "SPEC section 4", reproduce, sizes=("smoke", "lab", "full")))

@@ -32,6 +32,8 @@ PAPER = {
     4: "CIFAR-10: tdBN 92.92 -> TET 94.44; CIFAR-100: TET +3.25 over SDT",
     6: "-",
 }
+# lab: what lab 06 re-runs, a few minutes on a laptop (digits only, one seed, narrower convs)
+SIZES["lab"] = (Budget("digits", None, (8, 16), epochs=5, seeds=1),)
 
 
 def reproduce(*, size: str, out: Path, seeds: int | None, progress: bool) -> Table:
@@ -73,4 +75,4 @@ def reproduce(*, size: str, out: Path, seeds: int | None, progress: bool) -> Tab
 
 
 register(Reproduction("tet-vs-sdt", "TET against SDT at T = 2, 4, 6 on digits and Fashion-MNIST",
-                      "Deng et al., ICLR 2022", "SPEC section 3", reproduce))
+                      "Deng et al., ICLR 2022", "SPEC section 3", reproduce, sizes=("smoke", "lab", "full")))

@@ -25,6 +25,8 @@ SIZES = {
     "smoke": Budget("fashion-mnist", 64, (4, 8), epochs=2, seeds=1),
     "full": Budget("fashion-mnist", 4000, (16, 32), epochs=6, seeds=3),
 }
+# lab: what lab 06 re-runs, a few minutes on a laptop (1,000 images, one seed, narrower convs)
+SIZES["lab"] = Budget("fashion-mnist", 1000, (8, 16), epochs=6, seeds=1)
 
 
 def reproduce(*, size: str, out: Path, seeds: int | None, progress: bool) -> Table:
@@ -89,4 +91,4 @@ def reproduce(*, size: str, out: Path, seeds: int | None, progress: bool) -> Tab
 
 
 register(Reproduction("tit-cost", "time inheritance training (T=2 then T=6) against T=6 from scratch: cost",
-                      "Deng et al., ICLR 2022", "SPEC section 3", reproduce))
+                      "Deng et al., ICLR 2022", "SPEC section 3", reproduce, sizes=("smoke", "lab", "full")))

@@ -61,15 +61,16 @@ def _require_browser_tools() -> None:
 
 
 @contextmanager
-def _serve(folder: Path, tmp: Path, runs: Path):
+def _serve(folder: Path, tmp: Path, runs: Path, **options):
     """Voila serving the notebooks of ``folder`` (with spikelab's template) on a free port, runs going to ``runs``;
-    yields ``(url, port, log)`` and stops the server and its kernels afterwards."""
+    yields ``(url, port, log)`` and stops the server and its kernels afterwards. ``options`` go to
+    :func:`spikelab.serve.voila_command` (e.g. ``cull_idle_s``)."""
     port = _free_port()
     env = voila_env(dict(os.environ, SPIKELAB_RUNS_DIR=str(runs), XDG_CONFIG_HOME=str(tmp / "config"),
                          XDG_CACHE_HOME=str(tmp / "cache"), PYTHONUNBUFFERED="1"))
     env.pop("SPIKELAB_SMOKE", None)
     log = tmp / "voila.log"
-    cmd = voila_command(folder, port=port, open_browser=False) + ["--show_tracebacks=True"]
+    cmd = voila_command(folder, port=port, open_browser=False, **options) + ["--show_tracebacks=True"]
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
@@ -241,6 +242,11 @@ def open_dashboard(browser, voila_server):
 
 # ------------------------------------------------------------------------------------------------------- labs
 LABS_DIR = Path(__file__).resolve().parents[2] / "labs"
+#: the labs server culls a closed lab's kernel after this many seconds: the tests open one lab after another (eleven
+#: in parts 1 and 2, about a minute each), and with the default 300 s the kernels of closed pages, the open one and
+#: the preheated spare come to the cap of 8, which refuses the next page. Not much shorter: a rendered page's kernel
+#: waits, idle and without a page, for the browser to connect, which takes tens of seconds on a busy machine.
+LAB_CULL_IDLE_S = 90
 
 
 @pytest.fixture(scope="session")
@@ -248,7 +254,7 @@ def labs_server(tmp_path_factory):
     """Voila serving ``labs/`` on a free port, as ``spikelab dashboard NN_topic`` serves one lab."""
     _require_browser_tools()
     tmp = tmp_path_factory.mktemp("voila-labs")
-    with _serve(LABS_DIR, tmp, tmp / "runs") as (url, port, log):
+    with _serve(LABS_DIR, tmp, tmp / "runs", cull_idle_s=LAB_CULL_IDLE_S) as (url, port, log):
         yield SimpleNamespace(url=url, port=port, runs=tmp / "runs", log=log)
 
 

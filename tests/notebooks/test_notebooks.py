@@ -51,6 +51,23 @@ ANSWERS: dict[str, dict[str, tuple[str, str]]] = {
                     "ex3": ("2260000", "2000000")},           # 0.9 * 2e6 + 4.6 * 1e5
 }
 
+
+def _more_answers() -> None:
+    """Add the answer keys of ``answers_*.py`` beside this file (one per part of the series written apart, each
+    defining an ``ANSWERS`` dict of the same shape), so that adding labs does not edit this file."""
+    import importlib.util
+
+    for f in sorted(Path(__file__).parent.glob("answers_*.py")):
+        spec = importlib.util.spec_from_file_location(f"_spikelab_{f.stem}", f)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        clash = set(module.ANSWERS) & set(ANSWERS)
+        assert not clash, f"{f.name} repeats the answer keys of {sorted(clash)}"
+        ANSWERS.update(module.ANSWERS)
+
+
+_more_answers()
+
 ANSWER_CELL = '''
 from spikelab.viz.widgets import Exercise as _Exercise
 

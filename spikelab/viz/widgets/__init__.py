@@ -16,6 +16,8 @@ expression of a cell (its root widget is ``panel.widget``):
 - :class:`EnergyComparison`: synaptic operations and energy of a network against its ANN twin (lab 05);
 - :class:`Exercise`: an exercise's answer box with a Check button (every lab);
 - :func:`playground`: the main dashboard, the panels above on the embedded digits.
+- :class:`SliderFigure`, :class:`StepAccuracy`, :class:`ReproductionPanel`: a figure driven by sliders, the
+  accuracy of each time step's output, a reproduction re-run beside docs/RESULTS.md (labs 06, 08, 09);
 
 Every plot is an ``Output`` widget redrawn with a plotly mime bundle (:func:`show_figure`, tens of KB; safe from
 the training thread); :func:`plot` shows any figure that way, and labs use it for every figure (a bare figure as a
@@ -37,6 +39,7 @@ from spikelab.viz.widgets.coding import EncodingExplorer
 from spikelab.viz.widgets.exercise import Exercise
 from spikelab.viz.widgets.explorers import NeuronExplorer, SurrogateExplorer
 from spikelab.viz.widgets.inspector import EnergyComparison, NetworkInspector
+from spikelab.viz.widgets.methods import ReproductionPanel, SliderFigure, StepAccuracy
 from spikelab.viz.widgets.runs import RunComparison
 from spikelab.viz.widgets.training import TrainingPanel
 
@@ -45,6 +48,7 @@ __all__ = [
     "TrainSettings", "show_figure", "plot", "SMOKE_LIMIT", "EncodingExplorer", "NetworkInspector", "EnergyComparison",
     "Exercise",
 ]
+__all__ += ["SliderFigure", "StepAccuracy", "ReproductionPanel"]  # labs 06, 08, 09
 
 
 class Playground(Panel):
