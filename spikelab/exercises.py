@@ -24,7 +24,8 @@ __all__ = [
     "Verdict", "is_unanswered", "check_value", "check_option", "lif_spike_times", "check_spike_times",
     "check_threshold_current", "check_rate_count", "check_latency_step", "check_steps_for_precision",
     "check_surrogate_peak", "check_flat_width", "check_mlp_parameters", "check_rate_prediction",
-    "check_steps_needed", "check_conv_macs", "check_energy",
+    "check_steps_needed", "check_conv_macs", "check_energy", "check_per_process_batch", "check_steps_per_epoch",
+    "check_join_table",
 ]
 
 
@@ -410,3 +411,56 @@ def check_energy(answer: object, *, acs: float, macs: float) -> Verdict:
 
     return check_value(answer, E_AC_PJ * acs + E_MAC_PJ * macs, name="the energy in pJ", rel_tol=1e-3,
                        hint=f"E = {E_AC_PJ} pJ per accumulate + {E_MAC_PJ} pJ per multiply-accumulate")
+
+
+# ------------------------------------------------------------------------------------------- lab 11: full scale
+def check_per_process_batch(answer: object, *, batch_size: int, processes: int) -> Verdict:
+    """Samples each process gets per step when ``spikelab train --batch-size batch_size`` runs under ``torchrun
+    --nproc_per_node=processes`` (the global batch split evenly), checked against
+    :func:`spikelab.training.distributed.shard_loader`."""
+    from torch.utils.data import DataLoader
+
+    from spikelab.training.distributed import shard_loader
+
+    if is_unanswered(answer):
+        return _your_turn("give the number of samples per process and step")
+    loader = DataLoader(range(4 * batch_size), batch_size=batch_size, shuffle=True)
+    want = shard_loader(loader, rank=0, world_size=processes, seed=0, train=True).batch_size
+    return check_value(answer, want, name="the samples per process", rel_tol=1e-9,
+                       hint="--batch-size is the global batch: one optimiser step over all processes sees it once")
+
+
+def check_steps_per_epoch(answer: object, *, samples: int, batch_size: int, drop_last: bool = True) -> Verdict:
+    """Optimiser steps in one epoch over ``samples`` training samples in batches of ``batch_size`` (the partial
+    last batch dropped when ``drop_last``, as ``spikelab train`` does by default), checked against a DataLoader."""
+    from torch.utils.data import DataLoader
+
+    if is_unanswered(answer):
+        return _your_turn("give the number of optimiser steps per epoch")
+    want = len(DataLoader(range(samples), batch_size=batch_size, drop_last=drop_last))
+    return check_value(answer, want, name="the steps per epoch", rel_tol=1e-9,
+                       hint="one step per full batch; " + ("the partial last batch is dropped" if drop_last
+                                                           else "the partial last batch is a step too"))
+
+
+# ---------------------------------------------------------------------- lab 10: full-spike networks and joins
+def check_join_table(answer: object, *, connect: str) -> Verdict:
+    """The outputs of residual join ``connect`` for ``(a, s)`` = (0, 0), (0, 1), (1, 0), (1, 1), as a list of four
+    numbers, checked against :func:`spikelab.models.resnet.sew_function` (SPEC section 5)."""
+    from spikelab.viz._fullspike import join_table
+
+    if is_unanswered(answer):
+        return _your_turn("list the four outputs for (a, s) = (0, 0), (0, 1), (1, 0), (1, 1), e.g. [0, 1, 1, 1]")
+    want = [float(v) for v in join_table(connect).reshape(-1)]
+    try:
+        given = [float(v) for v in answer]  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        return Verdict(False, f"give a list of four numbers, e.g. [0, 1, 1, 1], not {answer!r}")
+    if len(given) != 4:
+        return Verdict(False, f"give four outputs, one per input pair, not {len(given)}")
+    if given == want:
+        return Verdict(True, f"correct: {connect} gives {[int(v) for v in want]}")
+    wrong = [f"({a}, {s})" for (a, s), g, w in zip(((0, 0), (0, 1), (1, 0), (1, 1)), given, want) if g != w]
+    return Verdict(False, f"not quite: check the output{'s' if len(wrong) > 1 else ''} for (a, s) = "
+                          f"{', '.join(wrong)}. Hint: {connect} is a logic gate on the two spikes (IAND is "
+                          "'NOT a AND s'); ADD is a plain sum")

@@ -430,3 +430,14 @@ def gradient_heatmap(
     fig.update_xaxes(title_text="time step")
     fig.update_yaxes(title_text="layer", autorange="reversed", type="category")
     return finish(fig, title, template)
+
+
+# lab 11's figure of full-scale runs (kept at the end, apart from the imports above, so that merges stay clean)
+from spikelab.viz._scale import accuracy_vs_T_figure  # noqa: E402
+
+__all__ += ["accuracy_vs_T_figure"]
+
+# lab 10's truth tables of the residual joins
+from spikelab.viz._fullspike import join_table_figure  # noqa: E402
+
+__all__ += ["join_table_figure"]
