@@ -24,17 +24,21 @@ PLOTS = {
 EXERCISES = 3  # answer boxes per lab in part 1
 
 
-def _open_clean(open_lab, name: str):
-    """Open lab ``name``, wait for all its plots, and check what every visitor sees first. Labs render
-    progressively (:func:`spikelab.serve.voila_command`); rendered in one go, the last widgets of a lab were lost
-    ("Error displaying widget: model not found", which :meth:`Dashboard.assert_clean` catches)."""
+def _open_clean(open_lab, name: str, plots: list[str] | None = None, exercises: int = EXERCISES,
+                hold: frozenset[str] = frozenset()):
+    """Open lab ``name``, wait for its ``plots`` (default ``PLOTS[name]``), and check what every visitor sees
+    first: each plot holding data (those in ``hold`` show a hint until Start), ``exercises`` answer boxes saying
+    "your turn", and a clean page. Labs render progressively (:func:`spikelab.serve.voila_command`); rendered in
+    one go, a lab lost its last widgets ("Error displaying widget: model not found", which
+    :meth:`Dashboard.assert_clean` catches)."""
+    plots = PLOTS[name] if plots is None else plots
     d = open_lab(name)
-    for css in PLOTS[name]:
+    for css in plots:
         d.wait_plot(css)
-    empty = [css for css in PLOTS[name] if not d.has_data(css)]
+    empty = [css for css in plots if css not in hold and not d.has_data(css)]
     assert not empty, f"{name}: plots without data: {empty}"
     verdicts = d.page.locator(".spikelab-exercise .spikelab-verdict").all_inner_texts()
-    assert len(verdicts) == EXERCISES and all("your turn" in v for v in verdicts), verdicts
+    assert len(verdicts) == exercises and all("your turn" in v for v in verdicts), verdicts
     assert "not quite" not in d.page.inner_text("body")
     d.assert_clean()
     return d

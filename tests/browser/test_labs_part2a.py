@@ -5,7 +5,8 @@ table set beside what docs/RESULTS.md reports. Screenshots go to ``artifacts/scr
 from __future__ import annotations
 
 import pytest
-from test_labs import _answer, _widgets_failed
+from test_labs import _answer
+from test_labs import _open_clean as open_clean
 
 from spikelab.reproduce import reported
 
@@ -20,39 +21,8 @@ PLOTS = {
 EXERCISES = 3
 
 
-def _whole_page(d, timeout_s: float) -> bool:
-    """True once the page's last panel (a reproduction) and every answer box are shown."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    try:
-        d.page.wait_for_selector(".spikelab-repro-status", state="attached", timeout=timeout_s * 1000)
-        d.wait_until(f"() => document.querySelectorAll('.spikelab-exercise').length === {EXERCISES}",
-                     timeout_s=timeout_s)
-    except PlaywrightTimeout:
-        return False
-    return True
-
-
 def _open_clean(open_lab, name: str):
-    d = open_lab(name)
-    d.wait_plot(PLOTS[name][0])
-    d.page.wait_for_load_state("load")
-    if _widgets_failed(d) or not _whole_page(d, 120):
-        # the widget manager timed out loading these pages' many widgets (see test_labs._widgets_failed), which
-        # leaves later widgets unshown: nothing a lab causes or can prevent
-        print(f"{name}: the page did not show all its widgets ({d.console_errors[-3:]}); reloading once")
-        d.close()
-        d = open_lab(name)
-        d.wait_plot(PLOTS[name][0])
-        assert _whole_page(d, 180), f"{name}: the page never showed all its widgets: {d.console_errors[-3:]}"
-    for css in PLOTS[name]:
-        d.wait_plot(css)
-    assert all(d.has_data(css) for css in PLOTS[name]), name
-    verdicts = d.page.locator(".spikelab-exercise .spikelab-verdict").all_inner_texts()
-    assert len(verdicts) == EXERCISES and all("your turn" in v for v in verdicts), verdicts
-    assert "not quite" not in d.page.inner_text("body")
-    d.assert_clean()
-    return d
+    return open_clean(open_lab, name, PLOTS[name], EXERCISES)
 
 
 def _title(d, css: str) -> str:

@@ -5,7 +5,8 @@ machine; then what a visitor would do on each (Start, a control, an answer). Scr
 from __future__ import annotations
 
 import pytest
-from test_labs import _answer, _widgets_failed
+from test_labs import _answer
+from test_labs import _open_clean as open_clean
 
 pytestmark = pytest.mark.browser
 
@@ -21,23 +22,7 @@ EXERCISES = {"07_loss_landscapes": 3, "10_full_spike": 3, "11_full_scale": 3}
 
 
 def _open_clean(open_lab, name: str):
-    """Open lab ``name`` and check what every visitor sees first (one reload if the widget manager timed out)."""
-    d = open_lab(name)
-    d.wait_plot(PLOTS[name][0])
-    d.page.wait_for_load_state("load")
-    if _widgets_failed(d):
-        print(f"{name}: the widget manager timed out loading the widgets; reloading once")
-        d.close()
-        d = open_lab(name)
-    for css in PLOTS[name]:
-        d.wait_plot(css)
-    empty = [css for css in PLOTS[name] if css not in HOLD_HINTS and not d.has_data(css)]
-    assert not empty, f"{name}: plots without data: {empty}"
-    verdicts = d.page.locator(".spikelab-exercise .spikelab-verdict").all_inner_texts()
-    assert len(verdicts) == EXERCISES[name] and all("your turn" in v for v in verdicts), verdicts
-    assert "not quite" not in d.page.inner_text("body")
-    d.assert_clean()
-    return d
+    return open_clean(open_lab, name, PLOTS[name], EXERCISES[name], hold=HOLD_HINTS)
 
 
 def _wait_data(d, css: str, timeout_s: float = 120) -> None:
