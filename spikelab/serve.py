@@ -37,6 +37,7 @@ LABS_ENV = "SPIKELAB_LABS"
 RUNS_ENV = "SPIKELAB_RUNS_DIR"
 CULL_IDLE_S = 300  # a kernel without a page for this long is shut down
 CULL_INTERVAL_S = 30  # how often the server looks for such kernels
+CLOSED_PAGE_S = 30  # a kernel whose page has closed is shut down after this long
 MAX_KERNELS = 8  # kernels (about 300 MB each) alive at once, the preheated spare included
 KERNEL_SHUTDOWN_WAIT_S = 10  # a kernel asked to exit gets this long (its training stops) before it is killed
 STOP_WAIT_S = 30  # how long the command waits for its server to stop before killing it
@@ -158,7 +159,7 @@ def is_dashboard(notebook: str | os.PathLike) -> bool:
 def voila_command(notebook: str | os.PathLike, *, host: str = DEFAULT_HOST, port: int = DASHBOARD_PORT,
                   open_browser: bool = True, preheat: bool = True, cull_idle_s: int = CULL_IDLE_S,
                   cull_interval_s: int | None = None, max_kernels: int = MAX_KERNELS,
-                  token: str | None = None) -> list[str]:
+                  token: str | None = None, closed_page_s: int = CLOSED_PAGE_S) -> list[str]:
     """The Voila command line serving ``notebook`` (a file, or a folder of notebooks) with spikelab's template; run
     it with the environment of :func:`voila_env`.
 
@@ -170,16 +171,17 @@ def voila_command(notebook: str | os.PathLike, *, host: str = DEFAULT_HOST, port
     first widgets draw their plotly figures the last requests run out ("Error displaying widget: model not
     found"). Progressive rendering adds each output only once its model has arrived.
 
-    Kernels are managed by :class:`spikelab.serve_kernels.CappedKernelManager`: one without a page for
-    ``cull_idle_s`` seconds is shut down (checked every ``cull_interval_s`` seconds, default a third of
-    ``cull_idle_s`` and at most ``CULL_INTERVAL_S``; ``cull_idle_s=0`` never culls), and at most
+    Kernels are managed by :class:`spikelab.serve_kernels.CappedKernelManager`: one whose page has closed is shut
+    down after ``closed_page_s`` seconds, one whose page never connected after ``cull_idle_s`` seconds (checked
+    every ``cull_interval_s`` seconds, default a third of ``cull_idle_s`` and at most ``CULL_INTERVAL_S``;
+    ``cull_idle_s=0`` never culls), and at most
     ``max_kernels`` run at once (0: no cap). A kernel asked to shut down gets ``KERNEL_SHUTDOWN_WAIT_S`` seconds to
     stop its training. ``token``: the token every page needs (None: no token, for a loopback ``host`` only).
     """
     if cull_interval_s is None:
         cull_interval_s = min(CULL_INTERVAL_S, max(cull_idle_s // 3, 1))
     for name, value in (("cull_idle_s", cull_idle_s), ("cull_interval_s", cull_interval_s),
-                        ("max_kernels", max_kernels)):
+                        ("max_kernels", max_kernels), ("closed_page_s", closed_page_s)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"{name} must be an int >= 0, got {value!r}")
     cmd = [sys.executable, "-m", "voila", str(notebook), f"--port={port}", f"--Voila.ip={host}",
@@ -189,6 +191,7 @@ def voila_command(notebook: str | os.PathLike, *, host: str = DEFAULT_HOST, port
             f"--CappedKernelManager.cull_idle_timeout={cull_idle_s}",
             f"--CappedKernelManager.cull_interval={max(cull_interval_s, 1)}",
             f"--CappedKernelManager.max_kernels={max_kernels}",
+            f"--CappedKernelManager.closed_page_timeout={closed_page_s}",
             f"--KernelManager.shutdown_wait_time={KERNEL_SHUTDOWN_WAIT_S}"]
     if token is not None:
         cmd.append(f"--Voila.token={token}")

@@ -199,9 +199,46 @@ def test_voila_command_culls_caps_and_takes_a_token():
     assert f"--CappedKernelManager.cull_idle_timeout={serve.CULL_IDLE_S}" in default
     assert f"--CappedKernelManager.cull_interval={serve.CULL_INTERVAL_S}" in default
     assert not any(a.startswith("--Voila.token") for a in default)  # loopback: no token
-    for bad in (dict(cull_idle_s=-1), dict(max_kernels=1.5), dict(cull_interval_s=True)):
+    assert f"--CappedKernelManager.closed_page_timeout={serve.CLOSED_PAGE_S}" in default
+    assert "--CappedKernelManager.closed_page_timeout=5" in serve.voila_command(nb, closed_page_s=5)
+    for bad in (dict(cull_idle_s=-1), dict(max_kernels=1.5), dict(cull_interval_s=True), dict(closed_page_s=-2)):
         with pytest.raises(ValueError, match=f"{next(iter(bad))} must be an int >= 0"):
             serve.voila_command(nb, **bad)
+
+
+@pytest.mark.parametrize("had_page, alone_s, culled", [
+    (True, 29, False), (True, 31, True),      # its page closed: freed after closed_page_timeout (30 s)
+    (False, 31, False), (False, 301, True),   # no page ever connected: after cull_idle_timeout (300 s)
+])
+def test_kernel_manager_frees_a_closed_pages_kernel_sooner(had_page, alone_s, culled, monkeypatch):
+    """Voila's own shutdown request from a closing page is refused (no XSRF cookie), so the manager frees a kernel
+    whose page has connected and gone after ``closed_page_timeout``; a kernel no page has reached yet keeps the
+    longer ``cull_idle_timeout``."""
+    import asyncio
+    from types import SimpleNamespace
+
+    pytest.importorskip("jupyter_server")
+    from spikelab import serve_kernels
+
+    m = serve_kernels.CappedKernelManager(cull_idle_timeout=300, closed_page_timeout=30)
+    shut: list[str] = []
+
+    async def shutdown(kernel_id, *args, **kwargs):
+        shut.append(kernel_id)
+
+    monkeypatch.setattr(m, "shutdown_kernel", shutdown)
+    m._kernels["k"] = SimpleNamespace(execution_state="idle")
+    m._kernel_connections["k"] = 0
+    if had_page:
+        m.notify_connect("k")
+        m.notify_disconnect("k")
+    m._alone_since["k"] = time.monotonic() - alone_s  # as if no page had been connected for alone_s seconds
+    asyncio.run(m.cull_kernel_if_idle("k"))
+    assert shut == (["k"] if culled else [])
+    m._kernels["k"] = SimpleNamespace(execution_state="busy")  # running cells: never culled, its clock restarts
+    m._alone_since["k"] = time.monotonic() - 1000
+    asyncio.run(m.cull_kernel_if_idle("k"))
+    assert shut == (["k"] if culled else []) and "k" not in m._alone_since
 
 
 def test_the_kernel_manager_class_is_importable_by_its_configured_name():

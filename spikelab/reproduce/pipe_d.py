@@ -12,6 +12,7 @@ after. The scratch arm trains the same event SNN from the same initial weights f
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -111,3 +112,11 @@ def reproduce(*, size: str, out: Path, seeds: int | None, progress: bool) -> Tab
 
 register(Reproduction("pipe-d", "pipe-D (static pretraining, event stem, frozen body) against events from scratch",
                       "Lin et al., TNNLS", "SPEC section 4", reproduce, sizes=("smoke", "lab", "full")))
+
+
+def figures(table: Table) -> dict[str, Any]:
+    """``{"pipe-d": figure}``: pipe-D against training from scratch on events
+    (:func:`spikelab.viz.tet_transfer.pipe_d_figure`)."""
+    from spikelab.viz.tet_transfer import pipe_d_figure
+
+    return {"pipe-d": pipe_d_figure(table.data)}

@@ -11,6 +11,7 @@ The transferred SNN is evaluated before fine-tuning and after every fine-tuning 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -124,3 +125,11 @@ def _table(b: Budget, fine_epochs: int, runs: list[dict]) -> Table:
 
 register(Reproduction("pipe-s", "pipe-S (pretrain the ANN twin, transfer, fine-tune) against the SNN from scratch",
                       "Lin et al., TNNLS", "SPEC section 4", reproduce, sizes=("smoke", "lab", "full")))
+
+
+def figures(table: Table) -> dict[str, Any]:
+    """``{"pipe-s": figure}``: pipe-S against training from scratch
+    (:func:`spikelab.viz.tet_transfer.pipe_s_figure`)."""
+    from spikelab.viz.tet_transfer import pipe_s_figure
+
+    return {"pipe-s": pipe_s_figure(table.data)}

@@ -10,6 +10,7 @@ hard reset, triangle surrogate), TET's CIFAR preset (lam 0.05, phi 1), Adam with
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from spikelab.losses import tet_preset
 from spikelab.models import TET_NEURON
@@ -76,3 +77,11 @@ def reproduce(*, size: str, out: Path, seeds: int | None, progress: bool) -> Tab
 
 register(Reproduction("tet-vs-sdt", "TET against SDT at T = 2, 4, 6 on digits and Fashion-MNIST",
                       "Deng et al., ICLR 2022", "SPEC section 3", reproduce, sizes=("smoke", "lab", "full")))
+
+
+def figures(table: Table) -> dict[str, Any]:
+    """``{"tet-vs-sdt": figure}``: test accuracy against T, SDT and TET, a panel per dataset
+    (:func:`spikelab.viz.tet_transfer.tet_vs_sdt_figure`)."""
+    from spikelab.viz.tet_transfer import tet_vs_sdt_figure
+
+    return {"tet-vs-sdt": tet_vs_sdt_figure(table.data)}

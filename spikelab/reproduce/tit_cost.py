@@ -10,6 +10,7 @@ measured under the same load. The TIT-trained and the scratch models are then ev
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from spikelab.losses import tet_preset
 from spikelab.models import TET_NEURON
@@ -92,3 +93,11 @@ def reproduce(*, size: str, out: Path, seeds: int | None, progress: bool) -> Tab
 
 register(Reproduction("tit-cost", "time inheritance training (T=2 then T=6) against T=6 from scratch: cost",
                       "Deng et al., ICLR 2022", "SPEC section 3", reproduce, sizes=("smoke", "lab", "full")))
+
+
+def figures(table: Table) -> dict[str, Any]:
+    """``{"tit-cost": figure}``: TIT and scratch accuracy against wall time, and at other T
+    (:func:`spikelab.viz.tet_transfer.tit_figure`)."""
+    from spikelab.viz.tet_transfer import tit_figure
+
+    return {"tit-cost": tit_figure(table.data)}

@@ -1,89 +1,13 @@
-"""A reproduction run behind a panel, without widgets: ``spikelab reproduce NAME --size SIZE`` in a child process
-(its own torch threads; Stop ends it at once), its progress lines, its table, and the table set beside the one
-``docs/RESULTS.md`` reports.
+"""A reproduction's table beside the one ``docs/RESULTS.md`` reports, as the reproduction panel shows them
+(:class:`spikelab.viz.widgets.ReproductionPanel`, which runs ``spikelab reproduce`` in a child process).
 """
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import threading
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from spikelab._checks import check_choice
 from spikelab.reproduce.table import Table
-from spikelab.viz._live import BackgroundTask
 
 PROGRESS_PREFIX = "["  # the reproduction's own progress lines: "[k/N  12.3 s] message"
-
-
-class ReproductionJob(BackgroundTask):
-    """``python -m spikelab reproduce NAME --size SIZE --out OUT`` in a child process, read line by line.
-
-    ``lines`` holds the reproduction's progress lines (``"[k/N  t s] ..."``), ``last`` the last line of any kind
-    (a training bar included); ``on_line(job)`` runs after each line. When the process ends with status 0,
-    ``result`` is its :class:`~spikelab.reproduce.Table` (read from ``OUT/NAME/table.json``); otherwise ``state``
-    is ``"failed"`` with the process's last lines as ``error``, or ``"stopped"`` after :meth:`stop` (which ends
-    the process at once: a reproduction has no clean stop between runs).
-    """
-
-    def __init__(self, name: str, *, size: str, out: str | os.PathLike,
-                 on_line: Callable[["ReproductionJob"], None] | None = None) -> None:
-        from spikelab import reproduce
-
-        super().__init__()
-        self.name = check_choice(name, "name", reproduce.names())
-        self.size = check_choice(size, "size", reproduce.get(name).sizes)
-        self.out = Path(out)
-        self.on_line = on_line
-        self.lines: list[str] = []
-        self.last = ""
-        self._proc: subprocess.Popen | None = None
-        self._lock = threading.Lock()
-
-    def command(self) -> list[str]:
-        return [sys.executable, "-m", "spikelab", "reproduce", self.name, "--size", self.size, "--out", str(self.out)]
-
-    def run(self, *, on_done: Callable[[BackgroundTask], None] | None = None) -> None:
-        """Start the child process in the background (``RuntimeError`` if one is running)."""
-        self.lines, self.last = [], ""
-        self.start(self._body, on_done=on_done)
-
-    def _body(self, stop_event: threading.Event) -> Table | None:
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        with self._lock:
-            if stop_event.is_set():
-                return None
-            self._proc = subprocess.Popen(self.command(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                          env=env, bufsize=1)
-        tail: list[str] = []
-        assert self._proc.stdout is not None
-        for raw in self._proc.stdout:  # tqdm's "\r" updates arrive as lines too (universal newlines)
-            line = raw.strip()
-            if not line:
-                continue
-            tail = (tail + [line])[-12:]
-            self.last = line
-            if line.startswith(PROGRESS_PREFIX):
-                self.lines.append(line)
-            if self.on_line is not None:
-                self.on_line(self)
-        rc = self._proc.wait()
-        if stop_event.is_set():
-            return None
-        if rc != 0:
-            errors = [t for t in tail if "Error" in t or "error" in t] or tail[-3:]
-            raise RuntimeError(f"spikelab reproduce {self.name} ended with status {rc}: {' | '.join(errors[-2:])}")
-        return Table.load(self.out / self.name)
-
-    def stop(self) -> None:
-        """End the child process (it writes no table) and mark the job stopped."""
-        super().stop()
-        with self._lock:
-            if self._proc is not None and self._proc.poll() is None:
-                self._proc.terminate()
 
 
 def _first(table: Table) -> str:

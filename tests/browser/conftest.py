@@ -222,6 +222,7 @@ class Dashboard:
         }""", css)
 
     def close(self) -> None:
+        """Close the tab (the server frees its kernel ``closed_page_s`` seconds later)."""
         self.page.close()
 
 
@@ -242,19 +243,14 @@ def open_dashboard(browser, voila_server):
 
 # ------------------------------------------------------------------------------------------------------- labs
 LABS_DIR = Path(__file__).resolve().parents[2] / "labs"
-#: the labs server culls a closed lab's kernel after this many seconds: the tests open one lab after another (eleven
-#: in parts 1 and 2, about a minute each), and with the default 300 s the kernels of closed pages, the open one and
-#: the preheated spare come to the cap of 8, which refuses the next page. Not much shorter: a rendered page's kernel
-#: waits, idle and without a page, for the browser to connect, which takes tens of seconds on a busy machine.
-LAB_CULL_IDLE_S = 90
-
-
 @pytest.fixture(scope="session")
 def labs_server(tmp_path_factory):
-    """Voila serving ``labs/`` on a free port, as ``spikelab dashboard NN_topic`` serves one lab."""
+    """Voila serving ``labs/`` on a free port, as ``spikelab dashboard NN_topic`` serves one lab. The tests open
+    eleven labs one after another, more than the server's cap of 8 kernels: each closed page's kernel must be freed
+    (after ``spikelab.serve.CLOSED_PAGE_S``), as for a visitor clicking through the labs."""
     _require_browser_tools()
     tmp = tmp_path_factory.mktemp("voila-labs")
-    with _serve(LABS_DIR, tmp, tmp / "runs", cull_idle_s=LAB_CULL_IDLE_S) as (url, port, log):
+    with _serve(LABS_DIR, tmp, tmp / "runs") as (url, port, log):
         yield SimpleNamespace(url=url, port=port, runs=tmp / "runs", log=log)
 
 

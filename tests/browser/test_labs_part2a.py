@@ -33,7 +33,7 @@ def _run_reproduction(d, name: str) -> None:
     """Pick the smoke size in reproduction ``name``'s panel, press its Start, wait for its table and figure."""
     panel = f".spikelab-repro-{name}"
     d.page.select_option(f"{panel} .spikelab-repro-size select", "smoke")
-    d.page.click(f"{panel} button.spikelab-start")
+    d.page.click(f"{panel} button.spikelab-repro-start")
     d.wait_until(f"() => document.querySelector('{panel} .spikelab-repro-status').innerText.startsWith('done')",
                  timeout_s=420)
     figure = f"repro-{name} .spikelab-repro-figure"  # this panel's figure (lab 06 has two panels)

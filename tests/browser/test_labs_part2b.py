@@ -13,11 +13,11 @@ pytestmark = pytest.mark.browser
 #: the plots of each lab (their ``spikelab-<name>`` classes), drawn once the page has run; those in HOLD_HINTS show
 #: a hint (no data) until the visitor presses Start
 PLOTS = {
-    "07_loss_landscapes": ["landscape-scale", "reproduce-figure"],
-    "10_full_spike": ["joins", "network-energy", "layer-ops", "reproduce-figure"],
+    "07_loss_landscapes": ["landscape-scale", "repro-figure"],
+    "10_full_spike": ["joins", "network-energy", "layer-ops", "repro-figure"],
     "11_full_scale": ["command-curves", "accuracy-vs-T"],
 }
-HOLD_HINTS = {"command-curves", "accuracy-vs-T", "reproduce-figure"}
+HOLD_HINTS = {"command-curves", "accuracy-vs-T", "repro-figure"}
 EXERCISES = {"07_loss_landscapes": 3, "10_full_spike": 3, "11_full_scale": 3}
 
 
@@ -72,7 +72,7 @@ def test_lab11_full_scale_trains_evaluates_and_compares(open_lab):
 def test_lab07_loss_landscapes_rescaling_and_answers(open_lab):
     d = _open_clean(open_lab, "07_loss_landscapes")
     assert len(d.plot("landscape-scale")["traces"]) == 2 and "coincide" in d.text("ls-readout")
-    assert "spikelab reproduce flatness --size full" in d.text("reproduce-line")
+    assert "spikelab reproduce flatness --size full" in d.text("repro-line")
     d.page.locator(".spikelab-ls-normalised input[type=checkbox]").click()  # the raw direction
     d.wait_until("() => document.querySelector('.spikelab-ls-readout').innerText.includes('the curves differ')",
                  timeout_s=120)

@@ -14,7 +14,7 @@ from spikelab.data.events import make_events
 from spikelab.losses import per_step_accuracy
 from spikelab.reproduce import Table
 from spikelab.viz import methods
-from spikelab.viz._reproduction import ReproductionJob, side_by_side, table_html
+from spikelab.viz._reproduction import side_by_side, table_html
 
 
 def _outputs():
@@ -97,42 +97,34 @@ def test_side_by_side_matches_rows_by_label_then_position():
         side_by_side({"rows": []}, None)
 
 
-def _job(tmp_path, script: str) -> ReproductionJob:
-    job = ReproductionJob("tit-cost", size="smoke", out=tmp_path)
-    job.command = lambda: [sys.executable, "-c", script]  # a stand-in for the child process
-    return job
+def _stand_in(monkeypatch, tmp_path, script: str):
+    """A reproduction panel whose Start runs ``script`` (a stand-in for ``spikelab reproduce``)."""
+    from spikelab.viz.widgets import ReproductionPanel, command
+
+    monkeypatch.setattr(command, "local_argv", lambda argv: [sys.executable, "-c", script])
+    return ReproductionPanel("tit-cost", runs_dir=tmp_path, size="smoke")
 
 
-def test_reproduction_job_reads_progress_and_the_table(tmp_path):
-    script = ("from spikelab.reproduce import Table\n"
-              "print('epoch 1/1: 100%', flush=True)\n"
-              "print('[1/1     0.1 s] a run: test 50.00 %', flush=True)\n"
-              "t = Table('toy', ['arm', 'acc']); t.add(arm='a', acc='50.00')\n"
-              f"t.save({str(tmp_path / 'tit-cost')!r})\n")
-    (tmp_path / "tit-cost").mkdir()
-    seen = []
-    job = _job(tmp_path, script)
-    job.on_line = lambda j: seen.append(j.last)
-    job.run()
-    assert job.wait(60) and job.state == "done", job.error
-    assert job.result.rows == [dict(arm="a", acc="50.00")]
-    assert job.lines == ["[1/1     0.1 s] a run: test 50.00 %"] and seen[-1] == job.lines[-1]
+def test_reproduction_panel_shows_progress_then_a_failure(monkeypatch, tmp_path):
+    p = _stand_in(monkeypatch, tmp_path, "print('[1/2     0.1 s] a run: test 50.00 %', flush=True)\n"
+                                         "raise SystemExit('ValueError: no data here')")
+    assert p.start()
+    assert p.wait(60) and p.job.state == "failed"
+    assert "no data here" in p.error and p.status.value.startswith("failed after") and p.table is None
+    assert "[1/2     0.1 s] a run" in p.log.value
 
 
-def test_reproduction_job_failure_and_stop(tmp_path):
-    job = _job(tmp_path, "import sys; print('ValueError: no data here', flush=True); sys.exit(1)")
-    job.run()
-    assert job.wait(60) and job.state == "failed" and "status 1" in job.error and "no data here" in job.error
-    job = _job(tmp_path, "import time\nprint('[0/1 started]', flush=True)\ntime.sleep(60)")
-    job.run()
+def test_reproduction_panel_stop_ends_the_run(monkeypatch, tmp_path):
+    p = _stand_in(monkeypatch, tmp_path, "import time\nprint('[0/1 started]', flush=True)\ntime.sleep(60)")
+    assert p.start() and not p.start()  # one run at a time
     for _ in range(200):
-        if job.lines:
+        if p.job.lines:
             break
-        job.wait(0.05)
-    job.stop()
-    assert job.wait(20) and job.state == "stopped" and job.result is None
-    with pytest.raises(ValueError, match="size"):
-        ReproductionJob("tit-cost", size="huge", out=tmp_path)
+        p.job.wait(0.05)
+    assert "[0/1 started]" in p.status.value
+    p.stop_button.click()
+    assert p.wait(20) and p.job.state == "stopped" and p.table is None
+    assert p.status.value.startswith("stopped after") and not p.start_button.disabled
 
 
 def test_event_rate_figure_counts_by_polarity():

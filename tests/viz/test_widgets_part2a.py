@@ -55,3 +55,10 @@ def test_reproduction_panel_shows_the_reported_table_or_says_it_is_missing():
         else:
             assert all(html.escape(str(v)) in p.results.value for v in table.rows[0].values())
     assert widgets.ReproductionPanel("pipe-s", smoke=True).size.value == "smoke"
+    flat = widgets.ReproductionPanel("flatness")  # no lab size: full, what docs/RESULTS.md reports
+    assert list(flat.size.options) == ["smoke", "full"] and flat.size.value == "full"
+    assert "spikelab reproduce flatness --size full --out runs/reproduce-full --no-progress" in flat.command.value
+    with pytest.raises(ValueError, match=r"size must be one of \['smoke', 'full'\] for flatness, got 'lab'"):
+        widgets.ReproductionPanel("flatness", size="lab")
+    with pytest.raises(ValueError, match="nope"):
+        widgets.ReproductionPanel("nope")

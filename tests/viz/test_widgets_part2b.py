@@ -11,7 +11,9 @@ pytest.importorskip("ipywidgets")
 
 from spikelab import models  # noqa: E402
 from spikelab.reproduce import Table  # noqa: E402
-from spikelab.viz.widgets import FullSpikeComparison, LandscapeExplorer, ReproduceCommand  # noqa: E402
+from spikelab.reproduce.tit_cost import figures as tit_figures  # noqa: E402
+from spikelab.viz._reproduction import side_by_side, table_html  # noqa: E402
+from spikelab.viz.widgets import FullSpikeComparison, LandscapeExplorer, ReproductionPanel  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -51,12 +53,15 @@ def test_full_spike_comparison_counts_four_networks_and_follows_a_dsnn():
 
 
 @pytest.mark.timeout(600)
-def test_reproduce_panel_runs_a_reproduction_and_shows_its_table(tmp_path):
-    p = ReproduceCommand("tit-cost", out=tmp_path, size="smoke", seeds=1)
-    assert "spikelab reproduce tit-cost --size smoke --seeds 1" in p.command.value
+def test_reproduction_panel_runs_a_reproduction_and_shows_its_table(tmp_path):
+    p = ReproductionPanel("tit-cost", runs_dir=tmp_path, size="smoke", seeds=1)
+    out = tmp_path / "reproduce-smoke"
+    assert f"spikelab reproduce tit-cost --size smoke --seeds 1 --out {out}" in p.command.value
     assert p.start(), p.error
     assert p.wait(500) and p.job.state == "done", p.job.output[-3000:]
-    want = Table.load(tmp_path / "tit-cost")  # what the command wrote
-    assert p.table.rows == want.rows and want.title in p.table_html.value
-    assert all(str(c) in p.table_html.value for c in ("TIT", "scratch"))
-    assert "done: tit-cost at size smoke" in p.message.value
+    want = Table.load(out / "tit-cost")  # what the command wrote
+    assert p.table.rows == want.rows and p.ours.value == table_html(want)
+    assert p.compare.value == table_html(side_by_side(want, p.reported))
+    assert list(p.figures_drawn) == ["tit-cost"] and p.figure.value == "tit-cost"
+    assert p.figures["repro-figure"].to_dict()["data"] == tit_figures(want)["tit-cost"].to_dict()["data"]
+    assert p.status.value.startswith("done in") and "done: tit-cost at size smoke" in p.message.value

@@ -16,13 +16,14 @@ expression of a cell (its root widget is ``panel.widget``):
 - :class:`EnergyComparison`: synaptic operations and energy of a network against its ANN twin (lab 05);
 - :class:`Exercise`: an exercise's answer box with a Check button (every lab);
 - :class:`TrainCommand` and :class:`RunTools`: build and run ``spikelab train`` / ``torchrun``, ``spikelab eval --T``
-  and ``spikelab export-nir`` command lines, with their output and curves (lab 11); :class:`ReproduceCommand`:
-  ``spikelab reproduce NAME`` with its table and figures (labs 07 and 10);
+  and ``spikelab export-nir`` command lines, with their output and curves (lab 11);
+- :class:`ReproductionPanel`: ``spikelab reproduce NAME`` run from the page at a chosen size, its table beside
+  the one docs/RESULTS.md reports, and its figures (labs 06 to 10);
 - :class:`FullSpikeComparison`: operations and energy of an FSNN, its DSNN, a SEW-ResNet and the ANN (lab 10);
 - :class:`LandscapeExplorer`: loss landscapes of a network and of its rescaled copy, filter-normalised or raw (lab 07);
 - :func:`playground`: the main dashboard, the panels above on the embedded digits.
-- :class:`SliderFigure`, :class:`StepAccuracy`, :class:`ReproductionPanel`: a figure driven by sliders, the
-  accuracy of each time step's output, a reproduction re-run beside docs/RESULTS.md (labs 06, 08, 09);
+- :class:`SliderFigure`, :class:`StepAccuracy`: a figure driven by sliders, the accuracy of each time step's
+  output (labs 06, 08, 09);
 
 Every plot is an ``Output`` widget redrawn with a plotly mime bundle (:func:`show_figure`, tens of KB; safe from
 the training thread); :func:`plot` shows any figure that way, and labs use it for every figure (a bare figure as a
@@ -41,23 +42,23 @@ import ipywidgets as W
 from spikelab.viz._live import TrainSettings
 from spikelab.viz.widgets._base import SMOKE_LIMIT, Panel, _css, plot, show_figure
 from spikelab.viz.widgets.coding import EncodingExplorer
-from spikelab.viz.widgets.command import ReproduceCommand, RunTools, TrainCommand
+from spikelab.viz.widgets.command import RunTools, TrainCommand
 from spikelab.viz.widgets.exercise import Exercise
 from spikelab.viz.widgets.fullspike import FullSpikeComparison
 from spikelab.viz.widgets.landscape import LandscapeExplorer
 from spikelab.viz.widgets.explorers import NeuronExplorer, SurrogateExplorer
 from spikelab.viz.widgets.inspector import EnergyComparison, NetworkInspector
-from spikelab.viz.widgets.methods import ReproductionPanel, SliderFigure, StepAccuracy
+from spikelab.viz.widgets.methods import SliderFigure, StepAccuracy
+from spikelab.viz.widgets.reproduction import ReproductionPanel
 from spikelab.viz.widgets.runs import RunComparison
 from spikelab.viz.widgets.training import TrainingPanel
 
 __all__ = [
     "Panel", "NeuronExplorer", "SurrogateExplorer", "TrainingPanel", "RunComparison", "Playground", "playground",
     "TrainSettings", "show_figure", "plot", "SMOKE_LIMIT", "EncodingExplorer", "NetworkInspector", "EnergyComparison",
-    "Exercise", "TrainCommand", "RunTools", "ReproduceCommand", "FullSpikeComparison",
-    "LandscapeExplorer",
+    "Exercise", "TrainCommand", "RunTools", "ReproductionPanel", "FullSpikeComparison", "LandscapeExplorer",
+    "SliderFigure", "StepAccuracy",
 ]
-__all__ += ["SliderFigure", "StepAccuracy", "ReproductionPanel"]  # labs 06, 08, 09
 
 
 class Playground(Panel):

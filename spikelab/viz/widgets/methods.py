@@ -1,23 +1,18 @@
-"""Panels of the labs on the papers' methods (06, 08, 09): a figure driven by sliders, per-step accuracy of trained
-networks, and a reproduction re-run at a laptop size beside what ``docs/RESULTS.md`` reports."""
+"""Panels of the labs on the papers' methods (06, 08, 09): a figure driven by sliders and the per-step accuracy of
+trained networks (their reproductions: :mod:`spikelab.viz.widgets.reproduction`)."""
 from __future__ import annotations
 
 import html
-import os
-import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import ipywidgets as W
 import plotly.graph_objects as go
 
 from spikelab.viz.methods import step_accuracy_figure
-from spikelab.viz._live import Throttle
-from spikelab.viz._reproduction import PROGRESS_PREFIX, ReproductionJob, side_by_side, table_html
-from spikelab.viz.widgets._base import Panel, _controls, _css, _dropdown, _guarded, _hint_figure, _slider
+from spikelab.viz.widgets._base import Panel, _controls, _css, _guarded, _hint_figure, _slider
 
-__all__ = ["SliderFigure", "StepAccuracy", "ReproductionPanel"]
+__all__ = ["SliderFigure", "StepAccuracy"]
 
 
 class SliderFigure(Panel):
@@ -111,119 +106,3 @@ class StepAccuracy(Panel):
 
 def _loss_label(settings: Any) -> str:
     return f"TET (lam {settings.lam:g}), T={settings.T}" if settings.loss == "tet" else f"SDT, T={settings.T}"
-
-
-class ReproductionPanel(Panel):
-    """Re-run reproduction ``name`` (``spikelab reproduce NAME --size SIZE``) from the page and set its table beside
-    the one ``docs/RESULTS.md`` reports (:func:`spikelab.reproduce.reported`). The size menu offers ``lab`` (the
-    default), ``smoke`` and ``full`` (the size docs/RESULTS.md reports).
-
-    Start runs it in a child process (its runs and table go to ``runs_dir/reproduce-SIZE/NAME/``), Stop ends it;
-    progress lines appear as they come. When it ends: our table, the two side by side, and the reproduction's
-    figure. ``smoke=True`` picks the smoke size (seconds). ``table`` is our last :class:`Table`, ``on_finish``
-    functions are called with the panel when a run ends.
-    """
-
-    def __init__(self, name: str, *, runs_dir: str | os.PathLike = "runs", smoke: bool = False) -> None:
-        super().__init__()
-        from spikelab import reproduce
-
-        self.rep = reproduce.get(name)
-        self.name, self.runs_dir = name, Path(runs_dir)
-        self.reported = reproduce.reported(name)
-        sizes = [s for s in ("lab", "smoke", "full") if s in self.rep.sizes]
-        self.size = _dropdown("repro-size", "size", sizes, "smoke" if smoke else sizes[0])
-        self.start_button = _css(W.Button(description="Start", icon="play", button_style="success"), "start")
-        self.stop_button = _css(W.Button(description="Stop", icon="stop", disabled=True), "stop")
-        self.start_button.on_click(lambda _b: self.start())
-        self.stop_button.on_click(lambda _b: self.stop())
-        self.status = _css(W.HTML("not started: press Start"), "repro-status")
-        self.ours = _css(W.HTML("<i>your table appears here when the run ends</i>"), "repro-ours")
-        self.compare = _css(W.HTML(""), "repro-compare")
-        self.results = _css(W.HTML(self._reported_html()), "repro-reported")
-        self.table = None
-        self.job: ReproductionJob | None = None
-        self.on_finish: list[Callable[[ReproductionPanel], None]] = []
-        self._throttle = Throttle(0.5)
-        out = self._output("repro-figure", "380px")
-        self._draw("repro-figure", _hint_figure("the reproduction's figure appears here when the run ends",
-                                                height=300))
-        head = W.HTML(f"<b>{html.escape(self.rep.title)}</b> ({html.escape(self.rep.paper)}; "
-                      f"{html.escape(self.rep.spec)}). Sizes: <i>lab</i>, a few minutes on a laptop; <i>smoke</i>, "
-                      "seconds, only shows that it runs; <i>full</i>, what docs/RESULTS.md reports (30 to 60 "
-                      f"minutes on 2 cores; also <code>spikelab reproduce {html.escape(name)}</code>).")
-        controls = _controls("Reproduction", self.size, W.HBox([self.start_button, self.stop_button]), self.status)
-        self.widget = _css(W.VBox([head, W.HBox([controls, W.VBox([self.message, self.ours, self.compare],
-                                                                   layout=W.Layout(flex="1"))]),
-                                   out, self.results]), f"repro-{name}")
-
-    def _reported_html(self) -> str:
-        if self.reported is None:
-            return (f"<p class='spikelab-repro-missing'>docs/RESULTS.md reports no table for "
-                    f"<code>{html.escape(self.name)}</code> yet (not measured at full size); compare with the "
-                    "paper's numbers in the table's last column instead.</p>")
-        return "<p>What docs/RESULTS.md reports (full size):</p>" + table_html(self.reported)
-
-    @property
-    def running(self) -> bool:
-        return self.job is not None and self.job.running
-
-    @_guarded("starting the reproduction")
-    def start(self) -> bool:
-        """Start the run at the chosen size; False (with a message) if one is running."""
-        if self.running:
-            self.report("a run is already going: Stop it first", level="info")
-            return False
-        out = self.runs_dir / f"reproduce-{self.size.value}"
-        self.job = ReproductionJob(self.name, size=self.size.value, out=out, on_line=self._on_line)
-        self._t0 = time.monotonic()
-        self.start_button.disabled, self.stop_button.disabled = True, False
-        self.clear_message()
-        self.status.value = f"running at size {html.escape(self.size.value)}: starting (importing torch)"
-        self.job.run(on_done=lambda _t: self._finished())
-        return True
-
-    def stop(self) -> None:
-        """End the run now (nothing is written for the run that was going)."""
-        if self.job is not None:
-            self.job.stop()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Wait for the run to end; True if it has."""
-        return True if self.job is None else self.job.wait(timeout)
-
-    def _on_line(self, job: ReproductionJob) -> None:
-        # a training bar sends many lines a second: redraw for the reproduction's own lines, else twice a second
-        if not (job.last.startswith(PROGRESS_PREFIX) or self._throttle.ready()):
-            return
-        done = job.lines[-1] if job.lines else job.last
-        self.status.value = (f"running at size {html.escape(job.size)}, {time.monotonic() - self._t0:.0f} s:<br>"
-                             f"<small>{html.escape(done[:160])}</small>")
-
-    def _finished(self) -> None:
-        job = self.job
-        assert job is not None
-        self.start_button.disabled, self.stop_button.disabled = False, True
-        elapsed = time.monotonic() - self._t0
-        if job.state == "stopped":
-            self.status.value = f"stopped after {elapsed:.0f} s"
-        elif job.state == "failed":
-            self.status.value = "failed"
-            self.report(f"the reproduction failed: {job.error}")
-        else:
-            self.table = job.result
-            self.ours.value = table_html(self.table)
-            self.compare.value = table_html(side_by_side(self.table, self.reported))
-            self._draw_figure()
-            self.status.value = f"done in {elapsed:.0f} s (size {html.escape(job.size)})"  # last: all is drawn
-        for fn in self.on_finish:
-            fn(self)
-
-    @_guarded("drawing the reproduction's figure")
-    def _draw_figure(self) -> None:
-        from spikelab.viz.tet_transfer import BUILDERS
-
-        if self.name in BUILDERS and self.table is not None:
-            fig = BUILDERS[self.name](self.table.data)
-            fig.update_layout(width=None)
-            self._draw("repro-figure", fig)

@@ -1,7 +1,6 @@
 """The training panel: train a small spiking network in the background with live curves, raster and rates."""
 from __future__ import annotations
 
-import math
 import os
 import threading
 from collections.abc import Callable
