@@ -215,6 +215,7 @@ def test_kernel_manager_frees_a_closed_pages_kernel_sooner(had_page, alone_s, cu
     whose page has connected and gone after ``closed_page_timeout``; a kernel no page has reached yet keeps the
     longer ``cull_idle_timeout``."""
     import asyncio
+    from concurrent.futures import ThreadPoolExecutor
     from types import SimpleNamespace
 
     pytest.importorskip("jupyter_server")
@@ -226,6 +227,10 @@ def test_kernel_manager_frees_a_closed_pages_kernel_sooner(had_page, alone_s, cu
     async def shutdown(kernel_id, *args, **kwargs):
         shut.append(kernel_id)
 
+    def cull() -> None:  # in a thread of its own: the browser tests' playwright may hold this thread's loop
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, m.cull_kernel_if_idle("k")).result()
+
     monkeypatch.setattr(m, "shutdown_kernel", shutdown)
     m._kernels["k"] = SimpleNamespace(execution_state="idle")
     m._kernel_connections["k"] = 0
@@ -233,11 +238,11 @@ def test_kernel_manager_frees_a_closed_pages_kernel_sooner(had_page, alone_s, cu
         m.notify_connect("k")
         m.notify_disconnect("k")
     m._alone_since["k"] = time.monotonic() - alone_s  # as if no page had been connected for alone_s seconds
-    asyncio.run(m.cull_kernel_if_idle("k"))
+    cull()
     assert shut == (["k"] if culled else [])
     m._kernels["k"] = SimpleNamespace(execution_state="busy")  # running cells: never culled, its clock restarts
     m._alone_since["k"] = time.monotonic() - 1000
-    asyncio.run(m.cull_kernel_if_idle("k"))
+    cull()
     assert shut == (["k"] if culled else []) and "k" not in m._alone_since
 
 

@@ -135,6 +135,11 @@ def local_argv(argv: Sequence[str]) -> list[str]:
     raise ValueError(f"argv must start with 'spikelab' or 'torchrun', got {argv[:1]}")
 
 
+#: runs a command (its arguments after the shim's) with SIGINT's default action
+_SIGINT_SHIM = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+                "os.execvp(sys.argv[1], sys.argv[1:])")
+
+
 class CommandJob:
     """One command run in a child process, its output (stdout and stderr together) kept as ``lines``.
 
@@ -181,9 +186,12 @@ class CommandJob:
         self.argv, self.lines = [str(a) for a in argv], []
         self.returncode, self.error, self._stopped = None, None, False
         environment = dict(os.environ if env is None else env, PYTHONUNBUFFERED="1")
-        # a new process group: SIGINT reaches torchrun's workers too, and a Ctrl-C in the kernel does not
-        self._proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                      bufsize=1, env=environment, cwd=cwd, start_new_session=True)
+        # a new process group: SIGINT reaches torchrun's workers too, and a Ctrl-C in the kernel does not. The
+        # command is exec'd by a shim that gives SIGINT back its default action: a server started in the background
+        # (`&`, nohup) passes SIGINT down as ignored, and Stop would then never reach a command without a handler
+        self._proc = subprocess.Popen([sys.executable, "-c", _SIGINT_SHIM, *self.argv], stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT, text=True, bufsize=1, env=environment, cwd=cwd,
+                                      start_new_session=True)
         proc = self._proc
 
         def reader() -> None:

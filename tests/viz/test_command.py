@@ -116,6 +116,28 @@ def test_job_captures_output_and_stops_with_sigint():
     assert job.lines == ["one", "two", "ready", "got SIGINT"] == lines  # \r splits a progress bar's redraws
 
 
+def test_job_stops_a_command_without_a_handler_even_from_a_background_server():
+    """A server started in the background (`&`, nohup) passes SIGINT down as ignored; Stop must still end a command
+    that installs no handler of its own (``spikelab reproduce``, ``eval``): it gets SIGINT's default action."""
+    import signal
+
+    job = CommandJob()
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as in a process started with `&`
+    try:
+        job.start(_python("import signal, time\n"
+                          "print('ready', signal.getsignal(signal.SIGINT) is signal.default_int_handler, flush=True)\n"
+                          "time.sleep(60)\n"))
+    finally:
+        signal.signal(signal.SIGINT, before)
+    for _ in range(300):
+        if job.lines:
+            break
+        job.wait(0.1)
+    assert job.lines == ["ready True"] and job.argv[0] == sys.executable  # the command itself, not the shim
+    job.stop()
+    assert job.wait(30) and job.state == "stopped" and job.returncode != 0
+
+
 def test_job_reports_a_failure_by_its_last_line():
     job, ended = CommandJob(), []
     job.start(_python("import sys; print('working'); sys.exit('spikelab train: error: bad --lr')"),
