@@ -6,12 +6,12 @@
 is free before launching, and never reach the network (JupyterLab's news and update checks are off; Voila pages
 use spikelab's template, :data:`VOILA_TEMPLATE`, which asks no CDN for anything).
 
-The server cleans up after itself: a dashboard page's kernel is shut down once no page has been connected to it for
-``--cull-idle`` seconds (its training stopped, the run folder left "stopped"), at most ``--max-kernels`` kernels run
-at once (:mod:`spikelab.serve_kernels`), and SIGTERM, SIGINT or SIGHUP to the command stops the server it started,
-with its kernels, before the command exits. A ``--host`` other than this machine's loopback address exposes kernels
-that run code: the command then warns, and the dashboard requires a token (``--token``, or one it generates and
-prints).
+The server cleans up after itself: a dashboard page's kernel is shut down :data:`CLOSED_PAGE_S` seconds after its
+page closes, or after ``--cull-idle`` seconds if no page ever connected to it (its training stopped, the run folder
+left "stopped"), at most ``--max-kernels`` kernels run at once (:mod:`spikelab.serve_kernels`), and SIGTERM,
+SIGINT or SIGHUP to the command stops the server it started, with its kernels, before the command exits. A
+``--host`` other than this machine's loopback address exposes kernels that run code: the command then warns, and
+the dashboard requires a token (``--token``, or one it generates and prints).
 """
 from __future__ import annotations
 
@@ -355,7 +355,8 @@ def add_serve_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("name", nargs="?", default=None, metavar="NAME", help="dashboard or lab (default: playground)")
     p.add_argument("--cull-idle", type=_count_arg("--cull-idle"), default=CULL_IDLE_S, metavar="SECONDS",
                    help=f"shut a page's kernel down (and stop its training) once no page has been connected to it "
-                        f"for this long (default {CULL_IDLE_S}; 0: never)")
+                        f"for this long, at most {CLOSED_PAGE_S} s after its page closed (default {CULL_IDLE_S}; "
+                        f"0: never)")
     p.add_argument("--max-kernels", type=_count_arg("--max-kernels"), default=MAX_KERNELS, metavar="N",
                    help=f"most kernels at once, about 300 MB each; more pages are refused with a message "
                         f"(default {MAX_KERNELS}; 0: no limit)")
