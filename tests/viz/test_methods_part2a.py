@@ -117,8 +117,8 @@ def test_reproduction_panel_shows_progress_then_a_failure(monkeypatch, tmp_path)
 def test_reproduction_panel_stop_ends_the_run(monkeypatch, tmp_path):
     p = _stand_in(monkeypatch, tmp_path, "import time\nprint('[0/1 started]', flush=True)\ntime.sleep(60)")
     assert p.start() and not p.start()  # one run at a time
-    for _ in range(200):
-        if p.job.lines:
+    for _ in range(400):  # the status follows the child's progress line
+        if "[0/1 started]" in p.status.value:
             break
         p.job.wait(0.05)
     assert "[0/1 started]" in p.status.value
