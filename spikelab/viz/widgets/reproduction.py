@@ -53,8 +53,8 @@ class ReproductionPanel(_CommandPanel):
         self.figures_drawn: dict[str, Any] = {}
         self._t0 = 0.0
         self.size = _dropdown("repro-size", "size", sizes, size)
-        self.seeds = _slider(W.IntSlider, "repro-seeds", "seeds (0: its own)", min=0, max=5,
-                             value=0 if seeds is None else seeds)
+        self.seeds = _slider(W.IntSlider, "repro-seeds", "seeds", min=0, max=5, value=0 if seeds is None else seeds,
+                             tooltip="seeds per arm; 0: the reproduction's own number")
         self.figure = _dropdown("repro-figure-pick", "figure", [], None)
         self.status = _css(W.HTML("not started: press Start"), "repro-status")
         self.ours = _css(W.HTML("<i>your table appears here when the run ends</i>"), "repro-ours")
